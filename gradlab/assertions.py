@@ -1,0 +1,48 @@
+"""``assert_grad_close``: the gradient check as a pytest-friendly assertion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gradlab.checks import check_grads
+from gradlab.results import GradCheckReport
+
+
+def assert_grad_close(
+    f: Callable[..., Any],
+    *inputs: Any,
+    vjp: Callable[..., Any] | None = None,
+    jvp: Callable[..., Any] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    mode: str = "auto",
+    wrt: Sequence[int] | None = None,
+    method: str = "stencil",
+    seed: int = 0,
+    allow_nondiff: bool = True,
+) -> GradCheckReport:
+    """Assert that the VJP and/or JVP of ``f`` at ``inputs`` are right.
+
+    Runs :func:`gradlab.check_grads` (see there for the arguments) and raises ``AssertionError``
+    naming the failed check, the worst elements analytic vs numeric, the errors against the
+    tolerance and a diagnosis. Passing only ``vjp`` or only ``jvp`` checks what was given.
+
+    Default tolerances per dtype of the analytic result: float64 ``rtol=1e-6, atol=1e-10``;
+    float32 ``rtol=1e-4, atol=1e-6``; float16 ``rtol=1e-2, atol=1e-3``. The numerical method's
+    own error estimate is added to them, so a rough numerical derivative does not raise a
+    false alarm.
+
+    At a point where ``f`` is not differentiable (a kink: relu or abs at 0, max with ties) a
+    rule returning a value between the one-sided derivatives passes when ``allow_nondiff`` is
+    true, and fails with "not differentiable here" otherwise.
+
+    Returns the report, for further inspection, when the assertion holds.
+    """
+    __tracebackhide__ = True
+    report = check_grads(
+        f, *inputs, vjp=vjp, jvp=jvp, rtol=rtol, atol=atol, mode=mode, wrt=wrt, method=method, seed=seed
+    )
+    if report.status == "fail" or report.status == "invalid" or (report.status == "nondiff" and not allow_nondiff):
+        raise AssertionError(report.format())
+    return report

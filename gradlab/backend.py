@@ -1,0 +1,108 @@
+"""One interface to the array namespace of the inputs (NumPy, CuPy, any array-API library).
+
+Everything in gradlab that touches arrays goes through the namespace returned by
+:func:`namespace`; only :func:`to_host` moves data to NumPy, and only reports call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+Namespace = Any
+
+_NUMPY = array_api_compat.array_namespace(np.empty(0))
+
+
+def is_array(x: object) -> bool:
+    """True for an array of any array-API library (NumPy scalars count as 0-d arrays)."""
+    return array_api_compat.is_array_api_obj(x) and type(x) not in (bool, int, float, complex)
+
+
+def namespace(*xs: object) -> Namespace:
+    """The array-API namespace shared by the arrays among ``xs`` (NumPy when there are none)."""
+    arrays = [x for x in xs if is_array(x)]
+    if not arrays:
+        return _NUMPY
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_numpy(xp: Namespace) -> bool:
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def device(x: Array) -> Any:
+    return array_api_compat.device(x)
+
+
+def to_host(x: Array) -> np.ndarray:
+    """Copy an array to a NumPy array on the host (the report's only way to read numbers)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if isinstance(x, (np.generic, int, float, complex, bool)):
+        return np.asarray(x)
+    try:
+        return np.from_dlpack(x)
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray(x)
+
+
+def is_floating(xp: Namespace, dtype: Any) -> bool:
+    return xp.isdtype(dtype, "real floating")
+
+
+def is_complex(xp: Namespace, dtype: Any) -> bool:
+    return xp.isdtype(dtype, "complex floating")
+
+
+def eps(xp: Namespace, dtype: Any) -> float:
+    """Machine epsilon of a floating (or complex) dtype."""
+    return float(xp.finfo(dtype).eps)
+
+
+def has_float64(xp: Namespace, dev: Any = None) -> bool:
+    """Whether the namespace (on ``dev``) supports float64."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return hasattr(xp, "float64")
+    try:
+        dtypes = info().dtypes(device=dev, kind="real floating")
+    except (TypeError, ValueError):
+        dtypes = info().dtypes(kind="real floating")
+    return "float64" in dtypes
+
+
+def astype(xp: Namespace, x: Array, dtype: Any) -> Array:
+    return xp.astype(x, dtype)
+
+
+def copy(xp: Namespace, x: Array) -> Array:
+    return xp.asarray(x, copy=True)
+
+
+def same_values(xp: Namespace, a: Array, b: Array) -> bool:
+    """Exact equality, shapes included, treating NaN as equal to NaN."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    both_nan = xp.isnan(a) & xp.isnan(b) if xp.isdtype(a.dtype, ("real floating", "complex floating")) else None
+    equal = a == b
+    if both_nan is not None:
+        equal = equal | both_nan
+    return bool(xp.all(equal))
+
+
+def signed_probe(rng: np.random.Generator, xp: Namespace, shape: tuple[int, ...], dtype: Any, dev: Any) -> Array:
+    """A random probe with random signs and magnitudes in [0.5, 1.5].
+
+    Signed (never all-positive, so one wrong Jacobian entry cannot hide behind the others),
+    never small (an entry is never damped towards zero), never exactly +-1 (so a rule that is
+    non-linear in its cotangent, such as ``g * abs(g)``, is still caught).
+    Drawn on the host from ``rng`` (reproducible across backends) and moved once.
+    """
+    values = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+    return xp.asarray(values, dtype=dtype, device=dev)

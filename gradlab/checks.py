@@ -1,0 +1,879 @@
+"""The gradient checks ``rev``, ``fwd``, ``adj`` and ``form`` of one function at one input.
+
+All four share one set of evaluations: the forward once, the VJP and JVP once per probe, and
+the numerical derivatives either element by element (``full`` mode: the whole Jacobian, cost
+growing with the input size) or along one random direction per input and probe (``projected``
+mode: cost independent of the size; a failing projection is then bisected over blocks of the
+input until the wrong entries are found).
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradlab import backend, diagnose, form, tolerances
+from gradlab.errors import GradlabError
+from gradlab.numerics import METHODS, Derivative, derivative_along, step_factor
+from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch
+from gradlab.tolerances import Tolerance
+
+Array = Any
+
+CHECKS: tuple[CheckName, ...] = ("rev", "fwd", "adj", "form")
+MODES = ("auto", "full", "projected")
+# ``auto`` differentiates element by element up to this many differentiated input elements
+FULL_MODE_LIMIT = 256
+# directional derivatives a failed projected check may spend locating the wrong entries
+LOCALISE_BUDGET = 128
+LOCALISE_LEAVES = 8
+# rows of mismatches kept in a result
+MAX_MISMATCHES = 10
+# arrays larger than this are not copied into a result for the report
+REPORT_ARRAY_LIMIT = 100_000
+# a kink explains a disagreement when the non-smoothness is at least this fraction of it
+KINK_FRACTION = 0.5
+# non-smoothness this many times the tolerance marks a kink even where the rule agrees
+KINK_RATIO = 100.0
+# retries with a smaller step when a perturbed evaluation leaves the function's domain
+DOMAIN_RETRIES = 2
+
+
+def check_grads(
+    f: Callable[..., Any],
+    *inputs: Any,
+    vjp: Callable[..., Any] | None = None,
+    jvp: Callable[..., Any] | None = None,
+    wrt: Sequence[int] | None = None,
+    mode: str = "auto",
+    method: str = "stencil",
+    rtol: float | None = None,
+    atol: float | None = None,
+    probes: int | None = None,
+    seed: int = 0,
+    checks: Sequence[str] = CHECKS,
+    name: str | None = None,
+    names: Sequence[str] | None = None,
+) -> GradCheckReport:
+    """Check a VJP and/or JVP rule of ``f`` at ``inputs`` against numerics and each other.
+
+    Parameters
+    ----------
+    f
+        The forward, ``f(*inputs) -> out`` with ``out`` a floating array.
+    *inputs
+        Arrays (NumPy, CuPy or any array-API library) and other arguments (an axis, labels).
+    vjp
+        ``vjp(g, *inputs, out)`` returning one cotangent per input (``None`` allowed for
+        undifferentiated ones), one per differentiated input, or a single array when only one
+        input is differentiated.
+    jvp
+        ``jvp(tangents, *inputs, out)`` returning the output tangent; ``tangents`` holds one array
+        per input, ``None`` for the undifferentiated ones.
+    wrt
+        Indices of the differentiated inputs; default: every real floating array.
+    mode
+        ``"full"`` compares every Jacobian entry, ``"projected"`` compares random projections
+        (cost independent of the input size) and locates wrong entries when one fails;
+        ``"auto"`` picks full mode up to 256 differentiated elements.
+    method
+        ``"stencil"`` (4th order, default), ``"central"``, ``"richardson"`` (high accuracy) or
+        ``"complex"`` (complex step; only for functions that accept complex inputs).
+    rtol, atol
+        Tolerances; default per dtype of the analytic result (see :mod:`gradlab.tolerances`).
+    probes
+        Random probe pairs ``(u, v)``; default 2 in full mode, 1 in projected mode.
+    seed
+        Seed of the probes.
+    checks
+        Which of ``"rev"``, ``"fwd"``, ``"adj"``, ``"form"`` to run (those whose rule is given).
+    name, names
+        Names of the function and of its inputs for the report (default: from ``f``'s signature).
+
+    Returns
+    -------
+    GradCheckReport
+        One :class:`CheckResult` per check and subject; ``report.passed`` is the verdict.
+    """
+    run = _Run.start(f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names)
+    return run.report()
+
+
+@dataclass
+class _Columns:
+    """Numerical derivatives of the output along a set of directions, one row per direction."""
+
+    value: Array
+    error: Array
+    roughness: tuple[Array, ...]
+    one_sided: tuple[Array, ...]
+
+
+@dataclass
+class _Compared:
+    """An elementwise comparison, on the device, before it becomes a :class:`CheckResult`."""
+
+    analytic: Array
+    numeric: Array
+    diff: Array
+    limit: Array
+    wrong: Array
+    kinked: Array
+    undefined: Array
+
+    @property
+    def ratio(self) -> Any:
+        return self.diff / self.limit
+
+
+class _Run:
+    """State shared by the checks of one call to :func:`check_grads`."""
+
+    @classmethod
+    def start(
+        cls,
+        f: Callable[..., Any],
+        inputs: Sequence[Any],
+        vjp: Callable[..., Any] | None,
+        jvp: Callable[..., Any] | None,
+        wrt: Sequence[int] | None,
+        mode: str,
+        method: str,
+        rtol: float | None,
+        atol: float | None,
+        probes: int | None,
+        seed: int,
+        checks: Sequence[str],
+        name: str | None,
+        names: Sequence[str] | None,
+    ) -> _Run:
+        if not callable(f):
+            raise GradlabError(f"f must be callable, got {type(f).__name__}")
+        if vjp is None and jvp is None:
+            raise GradlabError("give a vjp=, a jvp= or both: there is no rule to check")
+        for label, rule in (("vjp", vjp), ("jvp", jvp)):
+            if rule is not None and not callable(rule):
+                raise GradlabError(f"{label} must be callable, got {type(rule).__name__}")
+        if mode not in MODES:
+            raise GradlabError(f"mode={mode!r} is not one of {', '.join(MODES)}")
+        if method not in METHODS:
+            raise GradlabError(f"method={method!r} is not one of {', '.join(METHODS)}")
+        unknown = set(checks) - set(CHECKS)
+        if unknown:
+            raise GradlabError(f"unknown checks {sorted(unknown)}: choose from {', '.join(CHECKS)}")
+        if probes is not None and probes < 1:
+            raise GradlabError(f"probes must be at least 1, got {probes}")
+        run = cls()
+        run.f, run.vjp, run.jvp = f, vjp, jvp
+        run.inputs = list(inputs)
+        run.xp = backend.namespace(*inputs)
+        run.names = _input_names(f, len(inputs), names)
+        run.name = name or getattr(f, "__name__", type(f).__name__)
+        run.wrt = _resolve_wrt(run.xp, run.inputs, wrt, run.names)
+        run.method, run.seed, run.rtol, run.atol = method, seed, rtol, atol
+        run.checks = tuple(checks)
+        size = sum(int(run.inputs[i].size) for i in run.wrt)
+        run.mode = ("full" if size <= FULL_MODE_LIMIT else "projected") if mode == "auto" else mode
+        run.n_probes = probes if probes is not None else (2 if run.mode == "full" else 1)
+        run.evaluations = 0
+        run.results = []
+        return run
+
+    # the attributes set by ``start``
+    f: Callable[..., Any]
+    vjp: Callable[..., Any] | None
+    jvp: Callable[..., Any] | None
+    inputs: list[Any]
+    xp: Any
+    names: list[str]
+    name: str
+    wrt: tuple[int, ...]
+    method: str
+    seed: int
+    rtol: float | None
+    atol: float | None
+    checks: tuple[str, ...]
+    mode: str
+    n_probes: int
+    evaluations: int
+    results: list[CheckResult]
+
+    # ---- the whole run -------------------------------------------------------------------------
+
+    def report(self) -> GradCheckReport:
+        form_problems: list[str] = []
+        # domain errors of the user's function at perturbed points are expected and handled
+        with np.errstate(all="ignore"):
+            if self._prepare(form_problems):
+                self._run_checks(form_problems)
+        if "form" in self.checks and not any(r.check == "form" for r in self.results):
+            status = "fail" if form_problems else "pass"
+            self.results.insert(
+                0, CheckResult("form", status, "rules", "; ".join(form_problems), details=form_problems)
+            )
+        return GradCheckReport(
+            name=self.name,
+            results=self.results,
+            input_shapes=[tuple(x.shape) if backend.is_array(x) else None for x in self.inputs],
+            input_dtypes=[_dtype_name(x.dtype) if backend.is_array(x) else type(x).__name__ for x in self.inputs],
+            input_names=self.names,
+            wrt=self.wrt,
+            mode=self.mode,
+            method=self.method,
+            seed=self.seed,
+            evaluations=self.evaluations,
+        )
+
+    def _prepare(self, problems: list[str]) -> bool:
+        """Run the forward (twice), choose the precision of the numerics. False: stop here."""
+        xp = self.xp
+        first = form.call_forward(xp, self.f, self.inputs, self.names)
+        problems += first.problems
+        if not first.usable:
+            self.results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
+            return False
+        self.out = first.value
+        if not bool(xp.all(xp.isfinite(self.out))):
+            message = (
+                "the forward returns NaN or Inf at these inputs: they are outside the op's domain,"
+                " choose inputs where it is finite"
+            )
+            self.results.append(CheckResult("form", "invalid", "forward", message))
+            return False
+        second = form.call_forward(xp, self.f, self.inputs, self.names)
+        if second.usable and form.differs(xp, self.out, second.value) is not None:
+            problems.append(
+                "the forward is not deterministic: two calls with the same inputs differ"
+                " (random numbers without a fixed seed?); numerical derivatives need a deterministic function"
+            )
+            self.results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
+            return False
+        self._choose_precision()
+        return True
+
+    def _choose_precision(self) -> None:
+        """Difference in float64 when the function runs there, else in its own precision."""
+        xp = self.xp
+        self.eval_inputs = list(self.inputs)
+        self.g0 = xp.reshape(self.out, (-1,))  # g(0) of every derivative, flattened like them
+        low = [i for i, x in enumerate(self.inputs) if backend.is_array(x) and _is_low_float(xp, x.dtype)]
+        dev = backend.device(self.out)
+        if self.method == "complex" or not low or not backend.has_float64(xp, dev):
+            self.eval_eps = backend.eps(xp, self.out.dtype)
+            return
+        widened = list(self.inputs)
+        for i in low:
+            widened[i] = xp.astype(self.inputs[i], xp.float64)
+        try:
+            wide_out = self.f(*widened)
+        except Exception:  # the function only runs in its own precision: difference it there
+            wide_out = None
+        if (
+            backend.is_array(wide_out)
+            and wide_out.dtype == xp.float64
+            and tuple(wide_out.shape) == tuple(self.out.shape)
+            and bool(xp.all(xp.isfinite(wide_out)))
+        ):
+            self.eval_inputs, self.g0 = widened, xp.reshape(wide_out, (-1,))
+        self.eval_eps = backend.eps(xp, self.g0.dtype)
+
+    def _run_checks(self, problems: list[str]) -> None:
+        xp, rng = self.xp, np.random.default_rng(self.seed)
+        dev = backend.device(self.out)
+        self.v = [
+            backend.signed_probe(rng, xp, tuple(self.out.shape), self.out.dtype, dev) for _ in range(self.n_probes)
+        ]
+        self.u = [
+            {i: backend.signed_probe(rng, xp, tuple(self.inputs[i].shape), self.inputs[i].dtype, dev) for i in self.wrt}
+            for _ in range(self.n_probes)
+        ]
+        cots = self._call_vjps(problems) if self.vjp is not None else None
+        tans = self._call_jvps(problems) if self.jvp is not None else None
+        if "form" in self.checks:
+            self.results.append(
+                CheckResult(
+                    "form", "fail" if problems else "pass", "rules", "; ".join(problems), details=list(problems)
+                )
+            )
+        if self.mode == "full" and (("rev" in self.checks and cots) or ("fwd" in self.checks and tans)):
+            self.columns = {i: self._columns(i) for i in self.wrt}
+        if "rev" in self.checks and cots:
+            for i in self.wrt:
+                self.results.append(self._check_rev(i, cots))
+        if "fwd" in self.checks and tans:
+            self.results.append(self._check_fwd(tans))
+        if "adj" in self.checks and cots and tans:
+            self.results.append(self._check_adj(cots, tans))
+        self._cross_diagnose()
+
+    # ---- calling the rules ---------------------------------------------------------------------
+
+    def _call_vjps(self, problems: list[str]) -> list[list[Array]] | None:
+        out = []
+        for k, v in enumerate(self.v):
+            call = form.call_vjp(self.xp, self.vjp, v, self.inputs, self.out, self.wrt, self.names)
+            if k == 0:
+                problems += call.problems
+            if not call.usable:
+                return None
+            out.append(call.value)
+        again = form.call_vjp(self.xp, self.vjp, self.v[0], self.inputs, self.out, self.wrt, self.names)
+        if again.usable:
+            for i, a, b in zip(self.wrt, out[0], again.value, strict=True):
+                gap = form.differs(self.xp, _float(self.xp, a), _float(self.xp, b))
+                if gap is not None:
+                    problems.append(
+                        f"the VJP is not deterministic: two calls give cotangents for {self.names[i]}"
+                        f" that differ by up to {gap:.3g}"
+                    )
+        return out
+
+    def _call_jvps(self, problems: list[str]) -> list[Array] | None:
+        out = []
+        for k, u in enumerate(self.u):
+            tangents = [u.get(i) for i in range(len(self.inputs))]
+            call = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names)
+            if k == 0:
+                problems += call.problems
+            if not call.usable:
+                return None
+            out.append(call.value)
+        tangents = [self.u[0].get(i) for i in range(len(self.inputs))]
+        again = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names)
+        if again.usable:
+            gap = form.differs(self.xp, _float(self.xp, out[0]), _float(self.xp, again.value))
+            if gap is not None:
+                problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
+        return out
+
+    # ---- numerics ------------------------------------------------------------------------------
+
+    def _evaluate(self, args: list[Any]) -> Array:
+        self.evaluations += 1
+        out = self.f(*args)
+        if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
+            raise GradlabError(
+                f"{self.name}: the forward returned {type(out).__name__} of shape"
+                f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
+            )
+        return out
+
+    def _derivative(self, g: Callable[[Any], Array], h: float) -> Derivative:
+        xp = self.xp
+        d = derivative_along(g, self.g0, h, self.method, self.eval_eps, xp)
+        for _ in range(DOMAIN_RETRIES):
+            if bool(xp.all(xp.isfinite(d.value))):
+                break
+            h /= 16  # a perturbed point left the domain: retry closer to the input
+            d = derivative_along(g, self.g0, h, self.method, self.eval_eps, xp)
+        return d
+
+    def _along(self, directions: dict[int, Array]) -> Derivative:
+        """Derivative of the output (flattened) along ``directions`` (input index -> direction)."""
+        xp = self.xp
+        factor = step_factor(self.method, self.eval_eps)
+        h = factor * min((_largest_step(xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
+        base = {i: self._perturbable(i) for i in directions}
+        dirs = {i: xp.astype(d, base[i].dtype) for i, d in directions.items()}
+
+        def g(t: Any) -> Array:
+            args = list(self.eval_inputs)
+            for i in directions:
+                args[i] = base[i] + t * dirs[i]
+            return xp.reshape(self._evaluate(args), (-1,))
+
+        return self._derivative(g, h)
+
+    def _perturbable(self, i: int) -> Array:
+        x = self.eval_inputs[i]
+        if self.method == "complex":
+            return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
+        return x
+
+    def _element(self, i: int, flat_index: int) -> Derivative:
+        """Derivative of the output (flattened) with respect to one element of input ``i``."""
+        xp = self.xp
+        base = self._perturbable(i)
+        shape = tuple(base.shape)
+        work = xp.reshape(backend.copy(xp, base), (-1,))
+        x0 = work[flat_index]
+        h = step_factor(self.method, self.eval_eps) * max(1.0, abs(complex(x0)))
+
+        def g(t: Any) -> Array:
+            work[flat_index] = x0 + t
+            args = list(self.eval_inputs)
+            args[i] = xp.reshape(work, shape)
+            try:
+                return xp.reshape(self._evaluate(args), (-1,))
+            finally:
+                work[flat_index] = x0
+
+        return self._derivative(g, h)
+
+    def _columns(self, i: int) -> _Columns:
+        xp = self.xp
+        parts = [self._element(i, j) for j in range(int(self.inputs[i].size))]
+        if not parts:
+            empty = xp.zeros((0, int(self.out.size)), dtype=self.g0.dtype)
+            return _Columns(empty, empty, (), ())
+        rough = tuple(xp.stack([p.roughness[r] for p in parts]) for r in range(len(parts[0].roughness)))
+        sides = tuple(xp.stack([p.one_sided[s] for p in parts]) for s in range(len(parts[0].one_sided)))
+        return _Columns(xp.stack([p.value for p in parts]), xp.stack([p.error for p in parts]), rough, sides)
+
+    # ---- rev -----------------------------------------------------------------------------------
+
+    def _check_rev(self, i: int, cots: list[list[Array]]) -> CheckResult:
+        xp = self.xp
+        position = self.wrt.index(i)
+        tol = tolerances.resolve(self.inputs[i].dtype, self.rtol, self.atol)
+        a_eps = backend.eps(xp, self.inputs[i].dtype)
+        shape = tuple(self.inputs[i].shape)
+        worst: tuple[float, CheckResult] | None = None
+        for k, v in enumerate(self.v):
+            analytic = xp.reshape(self._in_eval(cots[k][position]), (-1,))
+            vv = xp.reshape(xp.astype(v, self.g0.dtype), (-1,))
+            if self.mode == "full":
+                result = self._rev_full(i, analytic, vv, tol, a_eps, shape)
+            else:
+                result = self._rev_projected(i, k, analytic, vv, tol, a_eps, shape)
+            score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
+            if worst is None or score > worst[0]:
+                worst = (score, result)
+        assert worst is not None
+        return worst[1]
+
+    def _rev_full(self, i: int, analytic: Array, v: Array, tol: Tolerance, a_eps: float, shape: tuple) -> CheckResult:
+        xp, cols = self.xp, self.columns[i]
+        numeric = cols.value @ v
+        error = tolerances.propagated_error(xp, cols.error @ xp.abs(v), cols.error**2 @ v**2)
+        kink = _kink(xp, [r @ v for r in cols.roughness])
+        sides = [s @ v for s in cols.one_sided]
+        compared = self._compare(analytic, numeric, error, kink, sides, tol, a_eps)
+        result = self._result("rev", self.names[i], compared, shape, tol)
+        return self._explain_rev(result, i)
+
+    def _rev_projected(
+        self, i: int, k: int, analytic: Array, v: Array, tol: Tolerance, a_eps: float, shape: tuple
+    ) -> CheckResult:
+        u = self.xp.reshape(self.xp.astype(self.u[k][i], self.g0.dtype), (-1,))
+        n = int(analytic.size)
+        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps)
+        base = CheckResult(
+            "rev",
+            "pass",
+            self.names[i],
+            size=n,
+            rtol=tol.rtol,
+            atol=tol.atol,
+            mode="projected",
+            max_abs_err=abs(gap),
+            max_rel_err=abs(gap) / max(abs(numeric), 1e-300),
+            worst_ratio=abs(gap) / limit,
+        )
+        if not math.isfinite(gap):
+            base.status = "invalid"
+            base.message = (
+                "the numerical derivative is undefined here (a step of the finite difference leaves the domain)"
+            )
+            return base
+        if score <= 1.0:
+            return base
+        # bisect: always open the block that disagrees most (or is least smooth)
+        heap: list[tuple[float, int, int]] = [(-score, 0, n)]
+        leaves: list[int] = []
+        budget = LOCALISE_BUDGET
+        while heap and budget > 0 and len(leaves) < LOCALISE_LEAVES:
+            _, start, stop = heapq.heappop(heap)
+            if stop - start == 1:
+                leaves.append(start)
+                continue
+            mid = (start + stop) // 2
+            for lo, hi in ((start, mid), (mid, stop)):
+                budget -= 1
+                child = self._block(i, k, analytic, v, u, lo, hi, tol, a_eps)[2]
+                if child > 1.0:
+                    heapq.heappush(heap, (-child, lo, hi))
+        if not leaves:
+            base.status = "fail"
+            base.message = (
+                f"<VJP(v), u> and <v, J u> differ by {abs(gap):.3g} (limit {limit:.3g}) but no single entry"
+                " stands out: a small error spread over many entries"
+            )
+            return self._explain_rev(base, i)
+        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
+
+    def _block(
+        self, i: int, k: int, analytic: Array, v: Array, u: Array, start: int, stop: int, tol: Tolerance, a_eps: float
+    ) -> tuple[float, float, float, float]:
+        """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
+
+        Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
+        numeric value.
+        """
+        xp = self.xp
+        direction = u
+        if stop - start < int(u.size):
+            mask = xp.zeros(int(u.size), dtype=u.dtype)
+            mask[start:stop] = 1
+            direction = u * mask
+        d = self._along({i: xp.reshape(xp.astype(direction, self.u[k][i].dtype), tuple(self.u[k][i].shape))})
+        numeric = float(xp.sum(v * d.value))
+        gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - numeric
+        err = _projected_error(xp, v, d.error)
+        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], err, tol, a_eps))
+        score = abs(gap) / limit
+        if d.roughness:
+            score = max(score, float(_kink(xp, [xp.sum(v * r) for r in d.roughness])) / (KINK_RATIO * limit))
+        return gap, limit, score, numeric
+
+    def _leaf_result(
+        self,
+        i: int,
+        leaves: list[int],
+        analytic: Array,
+        v: Array,
+        tol: Tolerance,
+        a_eps: float,
+        base: CheckResult,
+        shape: tuple,
+    ) -> CheckResult:
+        xp = self.xp
+        leaves = sorted(leaves)
+        parts = [self._element(i, j) for j in leaves]
+        numeric = xp.stack([xp.sum(v * p.value) for p in parts])
+        error = xp.stack([_projected_error(xp, v, p.error) for p in parts])
+        kink = _kink(
+            xp, [xp.stack([xp.sum(v * p.roughness[r]) for p in parts]) for r in range(len(parts[0].roughness))]
+        )
+        sides = [xp.stack([xp.sum(v * p.one_sided[s]) for p in parts]) for s in range(len(parts[0].one_sided))]
+        a = xp.stack([analytic[j] for j in leaves])
+        compared = self._compare(a, numeric, error, kink, sides, tol, a_eps)
+        located = self._result("rev", self.names[i], compared, (len(leaves),), tol)
+        flat_to_index = [tuple(int(c) for c in np.unravel_index(j, shape)) for j in leaves]
+        base.mismatches = [
+            Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)
+            for m in located.mismatches
+        ]
+        base.nondiff_indices = [flat_to_index[j[0]] for j in located.nondiff_indices]
+        base.mismatch_count = located.mismatch_count
+        base.diagnosis = located.diagnosis
+        if base.mismatches:
+            base.worst_index = base.mismatches[0].index
+            base.max_abs_err = max(m.abs_err for m in base.mismatches)
+            base.max_rel_err = located.max_rel_err
+        if located.status == "pass":
+            located.status = "fail"  # the projection failed even if the entries found are each in tolerance
+        base.status = located.status
+        found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
+        base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
+        if base.status == "nondiff":
+            base.message = "the op is not differentiable at these inputs (a kink); the projection was bisected to it"
+        if int(analytic.size) <= REPORT_ARRAY_LIMIT:
+            host = np.full(int(analytic.size), np.nan)
+            host[leaves] = backend.to_host(numeric)
+            base.numeric = host.reshape(shape)
+            base.analytic = backend.to_host(analytic).reshape(shape)
+        return self._explain_rev(base, i)
+
+    def _explain_rev(self, result: CheckResult, i: int) -> CheckResult:
+        if result.status != "fail":
+            return result
+        hint = diagnose.broadcast_hint(self.names[i], tuple(self.inputs[i].shape), tuple(self.out.shape))
+        if hint and not result.diagnosis:
+            result.details.append(hint)
+        return result
+
+    # ---- fwd -----------------------------------------------------------------------------------
+
+    def _check_fwd(self, tans: list[Array]) -> CheckResult:
+        xp = self.xp
+        tol = tolerances.resolve(self.out.dtype, self.rtol, self.atol)
+        a_eps = backend.eps(xp, self.out.dtype)
+        worst: tuple[float, CheckResult] | None = None
+        for k in range(self.n_probes):
+            numeric = self._numeric_jvp(k)
+            analytic = xp.reshape(_float(xp, tans[k], self.g0.dtype), (-1,))
+            compared = self._compare(
+                analytic,
+                numeric.value,
+                numeric.error,
+                _kink(xp, list(numeric.roughness)),
+                list(numeric.one_sided),
+                tol,
+                a_eps,
+            )
+            result = self._result("fwd", "output", compared, tuple(self.out.shape), tol)
+            score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
+            if worst is None or score > worst[0]:
+                worst = (score, result)
+        assert worst is not None
+        return worst[1]
+
+    def _numeric_jvp(self, k: int) -> Derivative:
+        xp = self.xp
+        if self.mode == "projected":
+            return self._along(self.u[k])
+        value = error = None
+        rough: list[Array] = []
+        lo_hi: list[Array] = []
+        for i in self.wrt:
+            cols = self.columns[i]
+            u = xp.reshape(xp.astype(self.u[k][i], self.g0.dtype), (-1,))
+            term = u @ cols.value
+            term_err = tolerances.propagated_error(xp, xp.abs(u) @ cols.error, u**2 @ cols.error**2)
+            value = term if value is None else value + term
+            error = term_err if error is None else error + term_err
+            terms = [u @ r for r in cols.roughness]
+            rough = terms if not rough else [a + b for a, b in zip(rough, terms, strict=True)]
+            if cols.one_sided:
+                along = xp.stack([u[:, None] * s for s in cols.one_sided])  # (sides, n, m)
+                lo, hi = xp.sum(xp.min(along, axis=0), axis=0), xp.sum(xp.max(along, axis=0), axis=0)
+                lo_hi = [lo, hi] if not lo_hi else [lo_hi[0] + lo, lo_hi[1] + hi]
+        return Derivative(value, error, tuple(rough), tuple(lo_hi), 0)
+
+    # ---- adj -----------------------------------------------------------------------------------
+
+    def _check_adj(self, cots: list[list[Array]], tans: list[Array]) -> CheckResult:
+        xp = self.xp
+        result = CheckResult("adj", "pass", "VJP vs JVP", mode="exact")
+        worst = -1.0
+        for k in range(self.n_probes):
+            v = _float(xp, self.v[k], xp.float64 if backend.has_float64(xp, backend.device(self.out)) else None)
+            t = _float(xp, tans[k], v.dtype)
+            lhs_terms = v * t
+            lhs = float(xp.sum(lhs_terms))
+            rhs, scale = 0.0, float(xp.sum(xp.abs(lhs_terms)))
+            dtypes = [self.out.dtype]
+            for position, i in enumerate(self.wrt):
+                terms = _float(xp, cots[k][position], v.dtype) * _float(xp, self.u[k][i], v.dtype)
+                rhs += float(xp.sum(terms))
+                scale += float(xp.sum(xp.abs(terms)))
+                dtypes.append(self.inputs[i].dtype)
+            a_eps = max(backend.eps(xp, dt) for dt in dtypes)
+            limit = tolerances.ADJOINT_ULPS * a_eps * scale + 1e-300
+            gap = abs(lhs - rhs)
+            if gap / limit > worst:
+                worst = gap / limit
+                result.max_abs_err, result.max_rel_err = gap, gap / max(abs(lhs), abs(rhs), 1e-300)
+                result.worst_ratio = gap / limit
+                result.message = (
+                    f"<v, JVP(u)> = {lhs:.10g} but <VJP(v), u> = {rhs:.10g} (difference {gap:.3g}, limit {limit:.3g})"
+                )
+                result.status = "fail" if gap > limit else "pass"
+        if result.status == "pass":
+            result.message = ""
+        return result
+
+    def _cross_diagnose(self) -> None:
+        rev = [r for r in self.results if r.check == "rev"]
+        fwd = next((r for r in self.results if r.check == "fwd"), None)
+        adj = next((r for r in self.results if r.check == "adj"), None)
+        if not rev or fwd is None:
+            return
+        rev_ok = all(r.status != "fail" for r in rev)
+        if rev_ok and fwd.status == "fail":
+            fwd.details.append("the VJP agrees with the numerical derivative, so the error is in the JVP")
+        if not rev_ok and fwd.status != "fail":
+            for r in rev:
+                if r.status == "fail":
+                    r.details.append("the JVP agrees with the numerical derivative, so the error is in the VJP")
+        if adj is not None and adj.status == "pass" and not rev_ok and fwd.status == "fail":
+            adj.details.append(
+                "the VJP and JVP agree with each other but not with the numerical derivative: they share the"
+                " error, or they differentiate a different function than the forward computes"
+            )
+
+    # ---- comparing -----------------------------------------------------------------------------
+
+    def _in_eval(self, a: Array) -> Array:
+        return _float(self.xp, a, self.g0.dtype)
+
+    def _compare(
+        self,
+        analytic: Array,
+        numeric: Array,
+        error: Array,
+        kink: Array | None,
+        sides: list[Array],
+        tol: Tolerance,
+        a_eps: float,
+    ) -> _Compared:
+        xp = self.xp
+        undefined = ~xp.isfinite(numeric)
+        numeric_safe = xp.where(undefined, xp.zeros_like(numeric), numeric)
+        error_safe = xp.where(xp.isfinite(error), error, xp.zeros_like(error))
+        limit = tolerances.elementwise_limit(xp, numeric_safe, error_safe, tol, a_eps)
+        diff = xp.abs(analytic - numeric_safe)
+        bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined
+        kinked = xp.zeros_like(bad)
+        if kink is not None:
+            # non-smooth on the stencil: far rougher than any smooth function, or rough enough to
+            # explain the disagreement
+            nonsmooth = (kink > KINK_RATIO * limit) | (bad & (kink >= KINK_FRACTION * diff))
+        elif len(sides) >= 2:
+            nonsmooth = bad & (xp.abs(sides[1] - sides[0]) >= KINK_FRACTION * diff)
+        else:
+            nonsmooth = kinked
+        if sides:
+            lo = hi = sides[0]
+            for s in sides[1:]:
+                lo, hi = xp.minimum(lo, s), xp.maximum(hi, s)
+            # at a kink, a subgradient (between the one-sided derivatives) is a valid answer
+            kinked = nonsmooth & (analytic >= lo - limit) & (analytic <= hi + limit) & xp.isfinite(analytic)
+        wrong = bad & ~kinked
+        return _Compared(analytic, numeric, diff, limit, wrong, kinked, undefined)
+
+    def _result(self, check: CheckName, subject: str, c: _Compared, shape: tuple, tol: Tolerance) -> CheckResult:
+        xp = self.xp
+        size = int(c.diff.size)
+        result = CheckResult(check, "pass", subject, size=size, rtol=tol.rtol, atol=tol.atol, mode=self.mode)
+        if size == 0:
+            return result
+        defined = ~c.undefined
+        diff = xp.where(defined, c.diff, xp.zeros_like(c.diff))
+        ratio = xp.where(defined, c.ratio, xp.zeros_like(c.diff))
+        result.max_abs_err = float(xp.max(diff))
+        abs_n = xp.abs(xp.where(defined, c.numeric, xp.zeros_like(c.diff)))
+        rel = xp.where(abs_n > 0, diff / xp.where(abs_n > 0, abs_n, xp.ones_like(abs_n)), xp.zeros_like(diff))
+        result.max_rel_err = float(xp.max(rel))
+        result.worst_ratio = float(xp.max(ratio))
+        n_wrong = int(xp.sum(xp.astype(c.wrong, xp.int64)))
+        n_kinked = int(xp.sum(xp.astype(c.kinked, xp.int64)))
+        n_undefined = int(xp.sum(xp.astype(c.undefined, xp.int64)))
+        if n_wrong == 0 and n_kinked == 0 and n_undefined == 0:
+            return result
+        host = {
+            name: backend.to_host(getattr(c, name))
+            for name in ("analytic", "numeric", "diff", "limit", "wrong", "kinked")
+        }
+        worst_flat = int(np.argmax(np.where(host["wrong"], host["diff"] / host["limit"], -np.inf))) if n_wrong else None
+        result.mismatch_count = n_wrong
+        order = np.argsort(-np.where(host["wrong"], host["diff"] / host["limit"], -np.inf), kind="stable")[
+            : min(n_wrong, MAX_MISMATCHES)
+        ]
+        result.mismatches = [
+            Mismatch(
+                _unravel(j, shape),
+                float(host["analytic"][j]),
+                float(host["numeric"][j]),
+                float(host["diff"][j]),
+                float(host["limit"][j]),
+            )
+            for j in order
+        ]
+        result.nondiff_indices = [_unravel(j, shape) for j in np.flatnonzero(host["kinked"])[:MAX_MISMATCHES]]
+        if worst_flat is not None:
+            result.worst_index = _unravel(worst_flat, shape)
+        if size <= REPORT_ARRAY_LIMIT:
+            result.analytic = host["analytic"].reshape(shape)
+            result.numeric = host["numeric"].reshape(shape)
+        if n_wrong:
+            result.status = "fail"
+            result.message = f"{n_wrong} of {size} elements differ beyond the tolerance"
+            if result.analytic is not None:
+                sizes = tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
+                result.diagnosis = diagnose.value_pattern(result.analytic, result.numeric, sizes)
+        elif n_kinked:
+            result.status = "nondiff"
+            result.message = (
+                f"not differentiable here: {n_kinked} element(s) sit on a kink, or within one"
+                " finite-difference step of one (the one-sided derivatives disagree); the rule returns"
+                " a value between them"
+            )
+        else:
+            result.status = "invalid"
+            result.message = (
+                f"the numerical derivative is undefined at {n_undefined} element(s): a step of the finite"
+                " difference leaves the op's domain; move the input away from the boundary"
+            )
+        return result
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _kink(xp: Any, roughness: list[Array]) -> Array | None:
+    """Non-smoothness from (projected) signed third and fourth differences; None without them."""
+    if not roughness:
+        return None
+    total = xp.abs(roughness[0])
+    for r in roughness[1:]:
+        total = total + xp.abs(r)
+    return total
+
+
+def _projected_error(xp: Any, v: Array, error: Array) -> Array:
+    return tolerances.propagated_error(xp, xp.sum(xp.abs(v) * error), xp.sum((v * error) ** 2))
+
+
+def _largest_step(xp: Any, x: Array, d: Array) -> float:
+    """The largest ``t`` with ``|t d_j| <= max(1, |x_j|)`` for every element ``j``."""
+    if not d.size:
+        return math.inf
+    size = xp.abs(xp.astype(d, x.dtype))
+    room = xp.maximum(xp.abs(x), xp.ones_like(x))
+    ratios = xp.where(size > 0, room / xp.where(size > 0, size, xp.ones_like(size)), xp.full_like(size, math.inf))
+    return float(xp.min(ratios))
+
+
+def _unravel(flat: int, shape: tuple) -> tuple[int, ...]:
+    if not shape:
+        return ()
+    return tuple(int(c) for c in np.unravel_index(int(flat), shape))
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).rsplit(".", 1)[-1].strip("'>")
+
+
+def _is_low_float(xp: Any, dtype: Any) -> bool:
+    return backend.is_floating(xp, dtype) and backend.eps(xp, dtype) > 1e-15
+
+
+def _float(xp: Any, a: Array, dtype: Any = None) -> Array:
+    """``a`` as a real floating array (of ``dtype`` when given)."""
+    if dtype is None:
+        dtype = a.dtype if backend.is_floating(xp, a.dtype) else xp.float64
+    return xp.astype(a, dtype) if a.dtype != dtype else a
+
+
+def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        if len(names) != n:
+            raise GradlabError(f"names has {len(names)} entries for {n} inputs")
+        return list(names)
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    found = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [found[i] if i < len(found) else f"x{i}" for i in range(n)]
+
+
+def _resolve_wrt(xp: Any, inputs: list[Any], wrt: Sequence[int] | None, names: list[str]) -> tuple[int, ...]:
+    floating = [i for i, x in enumerate(inputs) if backend.is_array(x) and backend.is_floating(xp, x.dtype)]
+    if wrt is None:
+        if not floating:
+            raise GradlabError("no input is a real floating array: there is nothing to differentiate")
+        return tuple(floating)
+    chosen = []
+    for i in wrt:
+        if not isinstance(i, int) or not -len(inputs) <= i < len(inputs):
+            raise GradlabError(f"wrt={tuple(wrt)!r}: {i!r} is not an index of the {len(inputs)} inputs")
+        i %= len(inputs)
+        if i not in floating:
+            kind = inputs[i].dtype if backend.is_array(inputs[i]) else type(inputs[i]).__name__
+            raise GradlabError(
+                f"input {i} ({names[i]}) is {kind}: only real floating arrays can be differentiated;"
+                " leave it out of wrt"
+            )
+        chosen.append(i)
+    if not chosen:
+        raise GradlabError("wrt is empty: name at least one input to differentiate")
+    return tuple(dict.fromkeys(chosen))

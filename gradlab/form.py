@@ -1,0 +1,197 @@
+"""Calling a user's forward, VJP and JVP safely, and the ``form`` problems found on the way.
+
+Every call gets fresh copies of its arguments, so a rule that mutates them is caught (and cannot
+corrupt the next call); whatever a rule returns is normalised to one array per differentiated
+input, or explained in a sentence.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradlab import backend, diagnose
+
+Array = Any
+
+
+@dataclass
+class Call:
+    """The result of calling one rule: its value (when usable) and the problems seen."""
+
+    value: Any = None
+    problems: list[str] = field(default_factory=list)
+    usable: bool = True
+
+
+def describe_exception(what: str, exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{what} raised {type(exc).__name__}: {exc}{where}"
+
+
+def _copies(xp: Any, values: Sequence[Any]) -> list[Any]:
+    return [backend.copy(xp, v) if backend.is_array(v) else v for v in values]
+
+
+def _mutated(xp: Any, originals: Sequence[Any], passed: Sequence[Any], names: Sequence[str]) -> list[str]:
+    return [
+        name
+        for name, before, after in zip(names, originals, passed, strict=True)
+        if backend.is_array(before) and not backend.same_values(xp, before, after)
+    ]
+
+
+def call_forward(xp: Any, f: Callable[..., Any], inputs: Sequence[Any], names: Sequence[str]) -> Call:
+    passed = _copies(xp, inputs)
+    try:
+        out = f(*passed)
+    except Exception as exc:  # a user's forward may raise anything: report it, do not crash
+        return Call(problems=[describe_exception("the forward", exc)], usable=False)
+    call = Call(value=out)
+    mutated = _mutated(xp, inputs, passed, names)
+    if mutated:
+        call.problems.append(f"the forward mutates its input(s) {', '.join(mutated)}: work on a copy")
+    if not backend.is_array(out):
+        call.problems.append(f"the forward returned {type(out).__name__}, not an array")
+        call.usable = False
+    elif not (backend.is_floating(xp, out.dtype) or backend.is_complex(xp, out.dtype)):
+        call.problems.append(f"the forward returned a {out.dtype} array: there is nothing to differentiate")
+        call.usable = False
+    return call
+
+
+def call_vjp(
+    xp: Any,
+    vjp: Callable[..., Any],
+    cotangent: Array,
+    inputs: Sequence[Any],
+    out: Array,
+    wrt: Sequence[int],
+    names: Sequence[str],
+) -> Call:
+    """Call ``vjp(g, *inputs, out)`` and normalise its result to one array per ``wrt`` input."""
+    args = [cotangent, *inputs, out]
+    passed = _copies(xp, args)
+    try:
+        result = vjp(*passed)
+    except Exception as exc:  # a user's rule may raise anything
+        return Call(problems=[describe_exception("the VJP", exc)], usable=False)
+    call = Call()
+    mutated = _mutated(xp, args, passed, ["the cotangent g", *names, "the forward's output"])
+    if mutated:
+        call.problems.append(f"the VJP mutates {', '.join(mutated)}: work on a copy")
+    cotangents = _select(result, len(inputs), wrt, names, call)
+    if cotangents is None:
+        call.usable = False
+        return call
+    for i, cot in zip(wrt, cotangents, strict=True):
+        _check_array(xp, f"the cotangent for {names[i]}", cot, inputs[i], out.shape, names[i], call)
+    call.value = cotangents
+    return call
+
+
+def call_jvp(
+    xp: Any,
+    jvp: Callable[..., Any],
+    tangents: Sequence[Array | None],
+    inputs: Sequence[Any],
+    out: Array,
+    names: Sequence[str],
+) -> Call:
+    """Call ``jvp(tangents, *inputs, out)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
+    passed_tangents = _copies(xp, tangents)
+    args = [*inputs, out]
+    passed = _copies(xp, args)
+    try:
+        result = jvp(tuple(passed_tangents), *passed)
+    except Exception as exc:  # a user's rule may raise anything
+        return Call(problems=[describe_exception("the JVP", exc)], usable=False)
+    call = Call(value=result)
+    mutated = _mutated(xp, args, passed, [*names, "the forward's output"])
+    mutated += [f"the tangent for {names[i]}" for i in _changed(xp, tangents, passed_tangents)]
+    if mutated:
+        call.problems.append(f"the JVP mutates {', '.join(mutated)}: work on a copy")
+    if isinstance(result, (tuple, list)) and len(result) == 1:
+        result = call.value = result[0]
+    _check_array(xp, "the JVP's output tangent", result, out, out.shape, "the output", call)
+    return call
+
+
+def _changed(xp: Any, originals: Sequence[Any], passed: Sequence[Any]) -> list[int]:
+    return [
+        i
+        for i, (a, b) in enumerate(zip(originals, passed, strict=True))
+        if backend.is_array(a) and not backend.same_values(xp, a, b)
+    ]
+
+
+def _select(result: Any, n_inputs: int, wrt: Sequence[int], names: Sequence[str], call: Call) -> list[Any] | None:
+    if backend.is_array(result) or result is None:
+        if len(wrt) == 1:
+            return [result]
+        call.problems.append(
+            f"the VJP returned a single {'None' if result is None else 'array'}; expected a tuple of"
+            f" {n_inputs} cotangents (one per input) or {len(wrt)} (one per differentiated input:"
+            f" {', '.join(names[i] for i in wrt)})"
+        )
+        return None
+    if not isinstance(result, (tuple, list)):
+        call.problems.append(f"the VJP returned {type(result).__name__}; expected a tuple of arrays")
+        return None
+    if len(result) == n_inputs:
+        return [result[i] for i in wrt]
+    if len(result) == len(wrt):
+        return list(result)
+    expected = f"{n_inputs} (one per input)"
+    if len(wrt) != n_inputs:
+        expected += f" or {len(wrt)} (one per differentiated input)"
+    call.problems.append(f"the VJP returned {len(result)} cotangents; expected {expected}")
+    return None
+
+
+def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, name: str, call: Call) -> None:
+    if value is None:
+        call.problems.append(f"{what} is None: return an array of zeros when the derivative is zero")
+        call.usable = False
+        return
+    if not backend.is_array(value):
+        call.problems.append(f"{what} is a {type(value).__name__}, not an array")
+        call.usable = False
+        return
+    if tuple(value.shape) != tuple(like.shape):
+        if what.startswith("the cotangent"):
+            call.problems.append(diagnose.shape_problem(name, tuple(value.shape), tuple(like.shape), out_shape))
+        else:
+            call.problems.append(f"{what} has shape {tuple(value.shape)} but the output has shape {tuple(like.shape)}")
+        call.usable = False
+        return
+    if value.dtype != like.dtype:
+        got, want = _dtype_name(value.dtype), _dtype_name(like.dtype)
+        if what.startswith("the cotangent"):
+            call.problems.append(diagnose.dtype_problem(name, got, want))
+        else:
+            call.problems.append(f"{what} is {got} but the output is {want}")
+    if (backend.is_floating(xp, value.dtype) or backend.is_complex(xp, value.dtype)) and not bool(
+        xp.all(xp.isfinite(value))
+    ):
+        call.problems.append(f"{what} contains NaN or Inf where the forward is finite")
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).rsplit(".", 1)[-1].strip("'>")
+
+
+def differs(xp: Any, a: Array, b: Array) -> float | None:
+    """``None`` when two results of the same call agree to rounding, else their max difference."""
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return None
+    diff = float(xp.max(xp.abs(a - b)))
+    scale = float(xp.max(xp.abs(a)))
+    if diff <= 8 * backend.eps(xp, a.dtype) * scale:
+        return None
+    return diff

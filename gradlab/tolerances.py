@@ -1,0 +1,78 @@
+"""Default tolerances, and the one rule that turns a tolerance into a per-element limit.
+
+An analytic value ``a`` passes against a numeric one ``n`` with error estimate ``e`` when::
+
+    |a - n| <= atol + rtol * |n| + 2 * e + 64 * eps(a.dtype) * max|n|
+
+``e`` is the numerical method's estimate of its own error, so a rough numerical derivative widens
+the limit instead of raising a false alarm; the last term is the rounding an analytic rule in
+``a.dtype`` cannot avoid (cancellation in a float32 softmax, say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Array = Any
+
+NUMERIC_ERROR_SAFETY = 2.0
+ANALYTIC_ROUNDING = 64.0
+# a projected (random-sign) sum of per-element errors stays within this many standard deviations
+PROJECTION_SIGMAS = 5.0
+# the adjoint identity involves no numerics: both sides agree to rounding
+ADJOINT_ULPS = 1024.0
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+DEFAULT_TOLERANCES = {
+    "float64": Tolerance(rtol=1e-6, atol=1e-10),
+    "float32": Tolerance(rtol=1e-4, atol=1e-6),
+    "float16": Tolerance(rtol=1e-2, atol=1e-3),
+}
+
+
+def default_tolerance(dtype: Any) -> Tolerance:
+    """The default tolerance for an analytic result of ``dtype`` (float64 for anything unknown)."""
+    key = str(dtype).rsplit(".", 1)[-1].strip("'>")
+    return DEFAULT_TOLERANCES.get(key, DEFAULT_TOLERANCES["float64"])
+
+
+def resolve(dtype: Any, rtol: float | None, atol: float | None) -> Tolerance:
+    base = default_tolerance(dtype)
+    return Tolerance(rtol=base.rtol if rtol is None else rtol, atol=base.atol if atol is None else atol)
+
+
+def elementwise_limit(xp: Any, numeric: Array, error: Array, tol: Tolerance, analytic_eps: float) -> Array:
+    scale = xp.max(xp.abs(numeric)) if numeric.size else 0.0
+    return (
+        tol.atol + tol.rtol * xp.abs(numeric) + NUMERIC_ERROR_SAFETY * error + ANALYTIC_ROUNDING * analytic_eps * scale
+    )
+
+
+def projected_limit(
+    xp: Any, analytic: Array, probe: Array, numeric_error: Array, tol: Tolerance, analytic_eps: float
+) -> Array:
+    """Limit for ``<analytic, probe>`` against its numeric counterpart.
+
+    Each term ``(a_i - n_i) * u_i`` with an allowed ``|a_i - n_i| <= limit_i`` and a random sign
+    ``u_i``: their sum has standard deviation at most ``||limit * u||_2``, so it grows like
+    ``sqrt(n)``, not like ``n`` (the sum of the limits) that lets one wrong entry hide.
+    """
+    per_element = tol.atol + tol.rtol * xp.abs(analytic) + ANALYTIC_ROUNDING * analytic_eps * xp.max(xp.abs(analytic))
+    spread = xp.sqrt(xp.sum((per_element * probe) ** 2))
+    return PROJECTION_SIGMAS * spread + NUMERIC_ERROR_SAFETY * numeric_error
+
+
+def propagated_error(xp: Any, abs_sum: Array, square_sum: Array) -> Array:
+    """Error of a sum of terms with errors ``e_j`` weighted by random-sign probe entries ``w_j``.
+
+    ``abs_sum`` is ``sum |w_j| e_j`` (the worst case, all errors aligned); ``square_sum`` is
+    ``sum (w_j e_j)**2``, whose square root is the standard deviation when the signs are random.
+    """
+    return xp.minimum(abs_sum, PROJECTION_SIGMAS * xp.sqrt(square_sum))

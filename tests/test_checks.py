@@ -1,0 +1,309 @@
+"""The checks on hand-written rules: correct ones pass, each kind of broken one fails, and says why."""
+
+import numpy as np
+import pytest
+
+from gradlab import GradlabError, check_grads
+
+rng = np.random.default_rng(1)
+
+
+def matmul(a, b):
+    return a @ b
+
+
+def matmul_vjp(g, a, b, out):
+    return g @ b.T, a.T @ g
+
+
+def matmul_jvp(t, a, b, out):
+    return t[0] @ b + a @ t[1]
+
+
+A = rng.normal(size=(3, 4))
+B = rng.normal(size=(4, 2))
+
+
+def test_correct_matmul_passes_every_check():
+    report = check_grads(matmul, A, B, vjp=matmul_vjp, jvp=matmul_jvp)
+    assert report.status == "pass"
+    assert {(r.check, r.subject) for r in report.results} == {
+        ("form", "rules"),
+        ("rev", "a"),
+        ("rev", "b"),
+        ("fwd", "output"),
+        ("adj", "VJP vs JVP"),
+    }
+
+
+@pytest.mark.parametrize("mode", ["full", "projected"])
+def test_sign_flip_is_named(mode):
+    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (-(g @ b.T), a.T @ g), jvp=matmul_jvp, mode=mode)
+    rev_a = report.result("rev", "a")
+    assert rev_a.status == "fail"
+    assert "sign flipped" in rev_a.diagnosis
+    assert report.result("rev", "b").status == "pass"
+    assert report.result("adj").status == "fail"
+
+
+def test_constant_factor_is_named():
+    report = check_grads(np.exp, rng.normal(size=5), vjp=lambda g, x, out: 2 * g * out)
+    rev = report.result("rev")
+    assert rev.status == "fail"
+    assert "factor" in rev.diagnosis and "2 x" in rev.diagnosis
+
+
+def test_mean_instead_of_sum_names_the_axis_size():
+    x = rng.normal(size=(6, 3))
+    report = check_grads(lambda x: x.sum(axis=0), x, vjp=lambda g, x, out: np.broadcast_to(g / 6, x.shape).copy())
+    assert "1/6" in report.result("rev").diagnosis
+
+
+def test_missing_transpose_with_non_square_operands_is_a_shape_error_that_says_transposed():
+    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (g @ b.T, g.T @ a))
+    form = report.result("form")
+    assert form.status == "fail"
+    assert "looks transposed" in form.message
+    assert report.result("rev") is None  # nothing to compare with a wrongly shaped cotangent
+
+
+def test_transposed_values_with_square_shapes_are_recognised():
+    report = check_grads(lambda x: x.T, rng.normal(size=(3, 3)), vjp=lambda g, x, out: g)
+    assert "transposed" in report.result("rev").diagnosis
+
+
+def linear(x, w, b):
+    return x @ w + b
+
+
+def test_bias_gradient_not_summed_over_the_batch_axis():
+    x, w, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 2)), rng.normal(size=(2,))
+    report = check_grads(linear, x, w, b, vjp=lambda g, x, w, b, out: (g @ w.T, x.T @ g, g))
+    form = report.result("form")
+    assert form.status == "fail"
+    assert "sum it over the broadcast axes (0,)" in form.message
+
+
+def test_bias_gradient_summed_over_the_wrong_axis_with_keepdims():
+    x, b = rng.normal(size=(4, 1, 3)), rng.normal(size=(1, 5, 1))
+    report = check_grads(
+        lambda x, b: x + b,
+        x,
+        b,
+        vjp=lambda g, x, b, out: (g.sum(axis=1, keepdims=True), g.sum(axis=(0, 1), keepdims=True)),
+    )
+    form = report.result("form")
+    assert form.status == "fail" and "shape" in form.message
+
+
+def test_vjp_that_mutates_its_input_is_caught():
+    def vjp(g, x, out):
+        x *= 0  # in place: the caller's array is destroyed
+        return g * out
+
+    report = check_grads(np.exp, rng.normal(size=4), vjp=vjp)
+    assert report.result("form").status == "fail"
+    assert "mutates x" in report.result("form").message
+
+
+def test_vjp_that_mutates_the_cotangent_is_caught():
+    def vjp(g, x, out):
+        g *= out
+        return g
+
+    report = check_grads(np.exp, rng.normal(size=4), vjp=vjp)
+    assert "mutates the cotangent g" in report.result("form").message
+    assert report.result("rev").status == "pass"  # the value itself is right
+
+
+def test_vjp_returning_float64_for_float32_input():
+    x = rng.normal(size=4).astype(np.float32)
+    report = check_grads(np.exp, x, vjp=lambda g, x, out: g.astype(np.float64) * np.exp(x.astype(np.float64)))
+    form = report.result("form")
+    assert form.status == "fail"
+    assert "float64 but x is float32" in form.message and "astype" in form.message
+
+
+def test_jvp_only_bug_is_blamed_on_the_jvp():
+    report = check_grads(matmul, A, B, vjp=matmul_vjp, jvp=lambda t, a, b, out: t[0] @ b)
+    assert report.result("rev", "a").status == "pass"
+    fwd = report.result("fwd")
+    assert fwd.status == "fail"
+    assert any("error is in the JVP" in d for d in fwd.details)
+    assert report.result("adj").status == "fail"
+
+
+def test_vjp_only_bug_is_blamed_on_the_vjp():
+    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (g @ b.T, a.T @ g * 1.5), jvp=matmul_jvp)
+    rev_b = report.result("rev", "b")
+    assert rev_b.status == "fail"
+    assert any("error is in the VJP" in d for d in rev_b.details)
+    assert report.result("fwd").status == "pass"
+
+
+@pytest.mark.parametrize(
+    "f, rule",
+    [
+        (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(x.dtype)),
+        (np.abs, np.sign),
+    ],
+    ids=["relu", "abs"],
+)
+@pytest.mark.parametrize("mode", ["full", "projected"])
+def test_kinks_at_zero_are_not_differentiable_not_wrong(f, rule, mode):
+    x = np.array([-1.5, 0.0, 0.7, 2.0])
+    report = check_grads(f, x, vjp=lambda g, x, out: g * rule(x), jvp=lambda t, x, out: t[0] * rule(x), mode=mode)
+    assert report.status == "nondiff", report.format()
+    assert report.passed
+    assert report.result("rev").nondiff_indices == [(1,)]
+
+
+def test_a_value_outside_the_one_sided_derivatives_at_a_kink_is_still_wrong():
+    x = np.array([-1.5, 0.0, 2.0])
+    report = check_grads(lambda x: np.maximum(x, 0.0), x, vjp=lambda g, x, out: g * np.where(x == 0, 5.0, x > 0))
+    assert report.result("rev").status == "fail"
+
+
+def test_max_with_ties_is_not_differentiable():
+    x = np.array([1.0, 3.0, 3.0, -2.0])
+    report = check_grads(np.max, x, vjp=lambda g, x, out: g * (x == out) / np.sum(x == out))
+    assert report.status == "nondiff"
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_vjp(g, z, out):
+    return out * (g - (g * out).sum(axis=-1, keepdims=True))
+
+
+def softmax_jvp(t, z, out):
+    return out * (t[0] - (t[0] * out).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_and_exp_pass_with_default_tolerances(dtype):
+    z = rng.normal(scale=3.0, size=(4, 7)).astype(dtype)
+    assert check_grads(softmax, z, vjp=softmax_vjp, jvp=softmax_jvp).status == "pass"
+    x = rng.uniform(-5, 5, size=(3, 5)).astype(dtype)
+    assert check_grads(np.exp, x, vjp=lambda g, x, o: g * o, jvp=lambda t, x, o: t[0] * o).status == "pass"
+
+
+def test_float32_forward_that_cannot_run_in_float64_is_differenced_in_float32():
+    def f32_only(x):
+        return np.tanh(x.astype(np.float32))
+
+    x = rng.normal(size=6).astype(np.float32)
+    report = check_grads(f32_only, x, vjp=lambda g, x, o: g * (1 - o * o), jvp=lambda t, x, o: t[0] * (1 - o * o))
+    assert report.status == "pass", report.format()
+
+
+def test_softmax_missing_its_subtraction_term_fails():
+    z = rng.normal(size=(3, 5))
+    report = check_grads(softmax, z, vjp=lambda g, z, out: out * g, jvp=softmax_jvp)
+    assert report.result("rev").status == "fail"
+
+
+def test_undifferentiated_integer_labels():
+    def cross_entropy(z, y):
+        s = z - z.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean()
+
+    def vjp(g, z, y, out):
+        p = softmax(z)
+        p[np.arange(len(y)), y] -= 1
+        return g * p / len(y), None
+
+    z, y = rng.normal(size=(4, 3)), np.array([0, 2, 1, 2])
+    report = check_grads(cross_entropy, z, y, vjp=vjp)
+    assert report.status == "pass", report.format()
+    assert report.wrt == (0,)
+
+
+def test_projected_mode_finds_a_single_wrong_entry_among_a_million():
+    x = rng.normal(size=1_000_000)
+
+    def vjp(g, x, out):
+        grad = g * (1 - out**2)
+        grad[123_456] *= 1.05
+        return grad
+
+    report = check_grads(np.tanh, x, vjp=vjp)
+    rev = report.result("rev")
+    assert rev.mode == "projected"
+    assert rev.status == "fail"
+    assert [m.index for m in rev.mismatches] == [(123_456,)]
+    assert report.evaluations < 200  # bisection, not a million perturbations
+
+
+def test_projected_mode_passes_correct_rules_at_a_million_elements():
+    x = rng.normal(size=1_000_000)
+    report = check_grads(np.tanh, x, vjp=lambda g, x, o: g * (1 - o**2), jvp=lambda t, x, o: t[0] * (1 - o**2))
+    assert report.status == "pass", report.format()
+    assert report.evaluations <= 8
+
+
+def test_nondeterministic_forward_is_reported():
+    gen = np.random.default_rng()
+    report = check_grads(lambda x: x * gen.uniform(size=x.shape), rng.normal(size=3), vjp=lambda g, x, o: g)
+    assert report.status == "fail"
+    assert "not deterministic" in report.result("form").message
+
+
+@pytest.mark.parametrize(
+    "vjp, words",
+    [
+        (lambda g, a, b, out: (g @ b.T,), "returned 1 cotangents; expected 2"),
+        (lambda g, a, b, out: None, "single None"),
+        (lambda g, a, b, out: (g @ b.T, [[0.0]]), "is a list, not an array"),
+        (lambda g, a, b, out: (g @ b.T, None), "is None"),
+        (lambda g, a, b, out: 1 / 0, "raised ZeroDivisionError"),
+        (lambda g, a, b, out: (g @ b.T, np.full(b.shape, np.nan)), "NaN or Inf"),
+    ],
+)
+def test_malformed_vjp_results_are_explained(vjp, words):
+    report = check_grads(matmul, A, B, vjp=vjp)
+    assert report.status == "fail"
+    assert words in report.result("form").message
+
+
+def test_forward_that_raises_is_a_form_failure_not_a_crash():
+    report = check_grads(lambda x: np.linalg.cholesky(x), -np.eye(2), vjp=lambda g, x, o: g)
+    assert report.status == "fail"
+    assert "the forward raised LinAlgError" in report.result("form").message
+
+
+def test_nonfinite_forward_marks_the_input_invalid():
+    report = check_grads(np.log, np.array([-1.0, 2.0]), vjp=lambda g, x, o: g / x)
+    assert report.status == "invalid"
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({}, "no rule to check"),
+        ({"vjp": lambda g, x, o: g, "mode": "fast"}, "mode='fast'"),
+        ({"vjp": lambda g, x, o: g, "method": "forward"}, "method='forward'"),
+        ({"vjp": lambda g, x, o: g, "wrt": (3,)}, "not an index"),
+    ],
+)
+def test_misuse_raises_one_clear_error(kwargs, words):
+    with pytest.raises(GradlabError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_grads(np.exp, np.ones(3), **kwargs)
+
+
+def test_integer_input_in_wrt_is_refused():
+    with pytest.raises(GradlabError, match="only real floating arrays"):
+        check_grads(lambda x, y: x * y, np.ones(2), np.arange(2), vjp=lambda g, x, y, o: (g * y, g * x), wrt=(1,))
+
+
+@pytest.mark.parametrize("method", ["stencil", "central", "richardson", "complex"])
+def test_every_method_passes_correct_rules_and_catches_a_wrong_one(method):
+    x = rng.uniform(0.5, 2.0, size=(2, 3))
+    good = check_grads(np.log, x, vjp=lambda g, x, o: g / x, jvp=lambda t, x, o: t[0] / x, method=method)
+    assert good.status == "pass", good.format()
+    bad = check_grads(np.log, x, vjp=lambda g, x, o: g / x**2, method=method)
+    assert bad.status == "fail"
