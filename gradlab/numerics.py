@@ -45,7 +45,6 @@ class Derivative:
     error: Array
     roughness: tuple[Array, ...]
     one_sided: tuple[Array, ...]
-    evaluations: int
 
 
 def step_factor(method: str, eval_eps: float) -> float:
@@ -53,6 +52,45 @@ def step_factor(method: str, eval_eps: float) -> float:
     if method == "complex":
         return _COMPLEX_STEP
     return eval_eps ** _STEP_EXPONENT[method]
+
+
+# a derivative whose error estimate exceeds this fraction of its size is retried with a smaller step
+ROUGH_ESTIMATE = 1e-3
+STEP_RETRIES = 3
+STEP_SHRINK = 16.0
+
+
+def adaptive_derivative(
+    g: Callable[[float | complex], Array],
+    g0: Array,
+    h: float,
+    method: str,
+    eval_eps: float,
+    xp: Any,
+) -> Derivative:
+    """:func:`derivative_along`, retried with smaller steps (a bounded number of times) when a
+    perturbed point leaves the function's domain (NaN) or the estimate is rough (the function
+    varies on a scale shorter than the step); the best estimate found is returned."""
+    best = derivative_along(g, g0, h, method, eval_eps, xp)
+    best_score = _roughness_score(best, xp)
+    for _ in range(STEP_RETRIES):
+        if best_score <= ROUGH_ESTIMATE:
+            break
+        h /= STEP_SHRINK
+        candidate = derivative_along(g, g0, h, method, eval_eps, xp)
+        score = _roughness_score(candidate, xp)
+        if score < best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _roughness_score(d: Derivative, xp: Any) -> float:
+    if d.value.size == 0:
+        return 0.0
+    if not bool(xp.all(xp.isfinite(d.value))):
+        return float("inf")
+    scale = xp.abs(d.value) + xp.max(xp.abs(d.value)) * 1e-3 + 1e-300
+    return float(xp.max(d.error / scale))
 
 
 def derivative_along(
@@ -70,12 +108,12 @@ def derivative_along(
     """
     if method == "complex":
         value = xp.imag(g(1j * h)) / h
-        return Derivative(value, eval_eps * xp.abs(value), (), (), 1)
+        return Derivative(value, eval_eps * xp.abs(value), (), ())
     if method == "central":
         gp, gm = g(h), g(-h)
         value = (gp - gm) / (2 * h)
         roundoff = eval_eps * (xp.abs(gp) + xp.abs(gm) + xp.abs(g0)) / h
-        return Derivative(value, roundoff, (), ((g0 - gm) / h, (gp - g0) / h), 2)
+        return Derivative(value, roundoff, (), ((g0 - gm) / h, (gp - g0) / h))
     if method == "stencil":
         derivative, _ = _stencil(g, g0, h, eval_eps, xp)
         return derivative
@@ -84,7 +122,7 @@ def derivative_along(
         fine, fine_roundoff = _stencil(g, g0, h / 2, eval_eps, xp)
         difference = (fine.value - coarse.value) / 15
         error = xp.abs(difference) + 2 * fine_roundoff
-        return Derivative(fine.value + difference, error, fine.roughness, fine.one_sided, 8)
+        return Derivative(fine.value + difference, error, fine.roughness, fine.one_sided)
     raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 
@@ -105,4 +143,4 @@ def _stencil(g: Callable[[float], Array], g0: Array, h: float, eval_eps: float, 
         (3 * g0 - 4 * gm1 + gm2) / (2 * h),
         (-3 * g0 + 4 * g1 - g2) / (2 * h),
     )
-    return Derivative(value, truncation + roundoff, (third / h, fourth / h), one_sided, 4), roundoff
+    return Derivative(value, truncation + roundoff, (third / h, fourth / h), one_sided), roundoff
