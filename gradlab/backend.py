@@ -106,3 +106,20 @@ def signed_probe(rng: np.random.Generator, xp: Namespace, shape: tuple[int, ...]
     """
     values = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
     return xp.asarray(values, dtype=dtype, device=dev)
+
+
+def erf(x: Array) -> Array:
+    """The error function in the namespace of ``x`` (SciPy on NumPy, cupyx on CuPy)."""
+    if array_api_compat.is_cupy_array(x):
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        import scipy.special
+
+        return scipy.special.erf(x)
+    import scipy.special
+
+    xp = namespace(x)
+    host = scipy.special.erf(to_host(x))
+    return xp.asarray(host, dtype=x.dtype, device=device(x))

@@ -35,6 +35,8 @@ LOCALISE_BUDGET = 128
 LOCALISE_LEAVES = 8
 # rows of mismatches kept in a result
 MAX_MISMATCHES = 10
+# relative errors are measured against at least this fraction of the largest derivative
+REL_ERR_FLOOR = 1e-6
 # arrays larger than this are not copied into a result for the report
 REPORT_ARRAY_LIMIT = 100_000
 # a kink explains a disagreement when the non-smoothness is at least this fraction of it
@@ -733,8 +735,10 @@ class _Run:
         ratio = xp.where(defined, c.ratio, xp.zeros_like(c.diff))
         result.max_abs_err = float(xp.max(diff))
         abs_n = xp.abs(xp.where(defined, c.numeric, xp.zeros_like(c.diff)))
-        rel = xp.where(abs_n > 0, diff / xp.where(abs_n > 0, abs_n, xp.ones_like(abs_n)), xp.zeros_like(diff))
-        result.max_rel_err = float(xp.max(rel))
+        # relative to each element, with a floor of 1e-6 of the largest (a derivative that is
+        # nearly zero by cancellation has no meaningful relative error)
+        floor = max(float(xp.max(abs_n)) * REL_ERR_FLOOR, tol.atol, 1e-300)
+        result.max_rel_err = float(xp.max(diff / xp.maximum(abs_n, xp.full_like(abs_n, floor))))
         result.worst_ratio = float(xp.max(ratio))
         n_wrong = int(xp.sum(xp.astype(c.wrong, xp.int64)))
         n_kinked = int(xp.sum(xp.astype(c.kinked, xp.int64)))

@@ -1,0 +1,295 @@
+"""Cost of one :func:`gradlab.check_grads` call as the input grows, against one forward + one VJP.
+
+What it measures
+----------------
+For ``n = 10, 100, 1000, 10000, 10**6`` and two functions with exact VJP and JVP rules,
+
+* ``tanh(x) * x``: elementwise, output of size ``n`` (its Jacobian is diagonal, but gradlab's full
+  mode still stores ``n x n`` columns);
+* ``sum(softplus(x))``: a scalar loss (output of size 1),
+
+it runs ``check_grads(f, x, vjp=..., jvp=..., mode=M, checks=C)`` for ``M`` in ``full`` and
+``projected`` and ``C`` = ``("rev",)`` (the rev-only cost) or all four checks, and reports
+
+* ``evals``: ``report.evaluations`` (forward calls at perturbed inputs) and the forward, VJP and JVP
+  calls counted by wrappers around the rules (gradlab also calls the forward and the rules a
+  second time to test that they are deterministic);
+* ``wall ms``: best wall time (``time.perf_counter``) over several repeats; repeats and inner loops
+  are chosen so each size takes about a second at most, a call that takes over a second runs
+  twice. ``1st call ms`` is the first, cold call (it also counts the calls): in full mode at large
+  ``n`` it pays the page faults of gigabytes of fresh memory, which later calls in the same
+  process partly reuse;
+* ``ratio``: that wall time divided by the wall time of one forward plus one VJP of the same
+  function at the same input, measured in the same run (the "floor" a gradient check is compared
+  with: a training step costs at least that much).
+
+Full mode is capped at ``n = 10000`` (pass ``--full-limit`` to lower it: the elementwise function
+at ``n = 10000`` takes ~40 s and ~12 GB, the ``n x n`` columns of value, error, kink and one-sided
+slopes); beyond the cap it prints the number of evaluations it would take and a time extrapolated
+as ``n**2`` from the largest measured size.
+
+Where PyTorch is importable, ``torch.autograd.gradcheck(fn, (x,), fast_mode=True)`` on the same
+function in float64 is timed too, with the ratio gradlab / torch; otherwise it prints
+``torch not installed: skipped``.
+
+Targets (PASS/MISS): projected mode, rev check: the ratio at ``n = 10**6`` within 2x of the ratio at
+``n = 1000`` (flat in n) and at most 4x the forward + VJP floor (at ``n = 10**6``); faster than
+torch's fast mode where torch exists. Always exits with 0.
+
+Run: ``python benchmarks/check_cost.py [--full-limit N]`` (about two minutes, ~13 GB of memory at the
+default cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from gradlab import check_grads
+
+SIZES = (10, 100, 1000, 10_000, 1_000_000)
+FULL_LIMIT = 10_000
+ALL_CHECKS = ("rev", "fwd", "adj", "form")
+CHECK_SETS = {"rev": ("rev",), "all": ALL_CHECKS}
+SEED = 0
+# timing: inner loops until one measurement takes this long, repeats within this budget
+MIN_MEASUREMENT_S = 0.005
+BUDGET_S = 1.0
+ONCE_ABOVE_S = 1.0
+# the stencil (gradlab's default method) spends this many evaluations per element in full mode
+FULL_EVALS_PER_ELEMENT = 4
+
+Array = np.ndarray
+
+
+@dataclass
+class Counted:
+    """A function with an exact VJP and JVP, each wrapped to count its calls."""
+
+    name: str
+    forward: Callable[[Array], Array]
+    derivative: Callable[[Array], Array]  # elementwise d out / d x (of the summand for a loss)
+    scalar: bool
+    torch_fn: Callable[[Any], Any] | None = None
+    calls: dict[str, int] = field(default_factory=lambda: {"f": 0, "vjp": 0, "jvp": 0})
+
+    def f(self, x: Array) -> Array:
+        self.calls["f"] += 1
+        return self.forward(x)
+
+    def vjp(self, g: Array, x: Array, out: Array) -> Array:
+        self.calls["vjp"] += 1
+        return g * self.derivative(x)
+
+    def jvp(self, tangents: tuple[Array | None, ...], x: Array, out: Array) -> Array:
+        self.calls["jvp"] += 1
+        (u,) = tangents
+        assert u is not None
+        product = u * self.derivative(x)
+        return np.asarray(np.sum(product)) if self.scalar else product
+
+    def reset(self) -> None:
+        for k in self.calls:
+            self.calls[k] = 0
+
+
+def _tanh_x_derivative(x: Array) -> Array:
+    t = np.tanh(x)
+    return t + x * (1 - t * t)
+
+
+def _softplus_loss(x: Array) -> Array:
+    return np.asarray(np.sum(np.logaddexp(0.0, x)))
+
+
+def _functions() -> list[Counted]:
+    return [
+        Counted("tanh(x) * x  (elementwise, output size n)", lambda x: np.tanh(x) * x, _tanh_x_derivative, False),
+        Counted("sum(softplus(x))  (scalar loss)", _softplus_loss, expit, True),
+    ]
+
+
+def best_time(fn: Callable[[], Any], first: float | None = None) -> float:
+    """Best wall time of ``fn()`` in seconds: a warm-up call, then loops and repeats within ``BUDGET_S``.
+
+    ``first`` is the time of a warm-up call already made; a call slower than ``ONCE_ABOVE_S`` is
+    repeated once only.
+    """
+    if first is None:
+        start = time.perf_counter()
+        fn()
+        first = time.perf_counter() - start
+    if first >= ONCE_ABOVE_S:
+        start = time.perf_counter()
+        fn()
+        return min(first, time.perf_counter() - start)
+    loops = max(1, math.ceil(MIN_MEASUREMENT_S / max(first, 1e-9)))
+    repeats = max(1, min(7, int(BUDGET_S / max(first * loops, 1e-9))))
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        best = min(best, (time.perf_counter() - start) / loops)
+    return best
+
+
+@dataclass
+class Row:
+    n: int
+    mode: str
+    checks: str
+    wall: float
+    floor: float
+    evaluations: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    status: str = ""
+    first: float = math.nan
+    skipped: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.floor
+
+
+def measure_check(fn: Counted, x: Array, mode: str, checks: tuple[str, ...], floor: float) -> Row:
+    def run() -> Any:
+        return check_grads(fn.f, x, vjp=fn.vjp, jvp=fn.jvp, mode=mode, checks=checks, seed=SEED)
+
+    fn.reset()
+    start = time.perf_counter()
+    report = run()
+    first = time.perf_counter() - start
+    calls = dict(fn.calls)
+    status = "pass" if report.passed else "FAIL"
+    label = "rev" if checks == ("rev",) else "all"
+    return Row(x.size, mode, label, best_time(run, first), floor, report.evaluations, calls, status, first)
+
+
+def torch_timing(fn: Counted, x: Array) -> float | None:
+    """Best time of ``torch.autograd.gradcheck(fast_mode=True)`` on ``fn`` at ``x``; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    if fn.scalar:
+
+        def tfn(v: Any) -> Any:
+            return torch.nn.functional.softplus(v).sum()
+    else:
+
+        def tfn(v: Any) -> Any:
+            return torch.tanh(v) * v
+
+    return best_time(lambda: torch.autograd.gradcheck(tfn, (xt,), fast_mode=True))
+
+
+def _print_header() -> None:
+    print(
+        f"{'n':>9} {'mode':<9} {'checks':<6} {'evals':>9} {'f calls':>9} {'vjp':>4} {'jvp':>4} {'status':<6}"
+        f" {'1st call ms':>11} {'wall ms':>11} {'f+vjp ms':>10} {'ratio':>9}"
+    )
+
+
+def _print_row(row: Row) -> None:
+    prefix = f"{row.n:>9} {row.mode:<9} {row.checks:<6}"
+    if row.skipped:
+        print(f"{prefix} {row.skipped}")
+        return
+    print(
+        f"{prefix} {row.evaluations:>9} {row.calls['f']:>9} {row.calls['vjp']:>4} {row.calls['jvp']:>4}"
+        f" {row.status:<6} {row.first * 1e3:>11.3f} {row.wall * 1e3:>11.3f} {row.floor * 1e3:>10.4f} {row.ratio:>9.1f}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def benchmark(fn: Counted, full_limit: int) -> tuple[list[Row], dict[int, float | None]]:
+    print(f"f(x) = {fn.name}")
+    _print_header()
+    rows: list[Row] = []
+    torch_times: dict[int, float | None] = {}
+    largest_full: dict[str, Row] = {}
+    rng = np.random.default_rng(SEED)
+    for n in SIZES:
+        x = rng.normal(size=n)
+        v = np.asarray(1.0) if fn.scalar else rng.normal(size=n)
+        floor = best_time(lambda x=x, v=v: fn.vjp(v, x, fn.forward(x)))
+        for mode in ("full", "projected"):
+            for label, checks in CHECK_SETS.items():
+                if mode == "full" and n > full_limit:
+                    evals = FULL_EVALS_PER_ELEMENT * n
+                    text = f"skipped: would take ~{evals:,} evaluations"
+                    ref = largest_full.get(label)
+                    if ref is not None:
+                        text += f" (~{_duration(ref.wall * (n / ref.n) ** 2)}, extrapolated as n**2 from n={ref.n})"
+                    row = Row(n, mode, label, math.nan, floor, skipped=text)
+                else:
+                    row = measure_check(fn, x, mode, checks, floor)
+                    if mode == "full":
+                        largest_full[label] = row
+                rows.append(row)
+                _print_row(row)
+        torch_times[n] = torch_timing(fn, x)
+    print()
+    return rows, torch_times
+
+
+def report_targets(fn: Counted, rows: list[Row], torch_times: dict[int, float | None]) -> None:
+    def ratio(n: int, checks: str = "rev") -> float:
+        return next(r.ratio for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
+
+    small, large = 1000, SIZES[-1]
+    print(f"targets, f(x) = {fn.name}:")
+    r_small, r_large = ratio(small), ratio(large)
+    flat = r_small / 2 <= r_large <= 2 * r_small
+    print(
+        f"  {'PASS' if flat else 'MISS'}  projected rev flat in n: ratio {r_large:.1f} at n={large:,} vs"
+        f" {r_small:.1f} at n={small:,} (factor {max(r_large / r_small, r_small / r_large):.1f}, limit 2)"
+    )
+    cheap = r_large <= 4
+    print(f"  {'PASS' if cheap else 'MISS'}  projected rev <= 4x forward+VJP at n={large:,}: ratio {r_large:.1f}")
+    print(f"        (all checks, projected, n={large:,}: ratio {ratio(large, 'all'):.1f})")
+    if all(t is None for t in torch_times.values()):
+        print("  torch not installed: skipped (faster than torch.autograd.gradcheck fast_mode)")
+        return
+    for n, t in torch_times.items():
+        if t is None:
+            continue
+        for checks in CHECK_SETS:
+            ours = next(r.wall for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
+            verdict = "PASS" if ours < t else "MISS"
+            print(
+                f"  {verdict}  n={n:>9,} projected {checks:<3}: gradlab {ours * 1e3:.3f} ms,"
+                f" torch fast_mode {t * 1e3:.3f} ms, gradlab/torch {ours / t:.2f}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full-limit", type=int, default=FULL_LIMIT, help="largest n run in full mode")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    print("gradlab.check_grads cost; ratio = check wall time / (one forward + one VJP) wall time, same run")
+    print("evals = report.evaluations (perturbed forward calls); f/vjp/jvp calls counted around the rules\n")
+    results = [(fn, *benchmark(fn, args.full_limit)) for fn in _functions()]
+    for fn, rows, torch_times in results:
+        report_targets(fn, rows, torch_times)
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The fuzzer: Hypothesis draws examples from an op's spec and runs every check on each.
+
+A failure is shrunk by Hypothesis to the smallest example that still fails, re-checked in full
+Jacobian mode for the report, and kept with its seed and Hypothesis' reproduction blob. One op's
+failure or crash never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, reject, seed, settings
+
+from gradlab.checks import FULL_MODE_LIMIT, check_grads
+from gradlab.errors import GradlabError
+from gradlab.ops.registry import Op
+from gradlab.results import GradCheckReport
+from gradlab.spec import Spec
+from gradlab.strategies import Example, examples
+
+PROFILES = {"quick": 100, "thorough": 2000}
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Failure:
+    """The shrunk failing example of one op, re-checked in full mode."""
+
+    example: Example
+    report: GradCheckReport
+    seed: int
+    blob: str | None = None
+
+
+@dataclass
+class OpOutcome:
+    """What fuzzing one op in one dtype found."""
+
+    op: str
+    dtype: str
+    examples: int = 0
+    nondiff: int = 0
+    rejected: int = 0
+    worst_ratio: dict[str, float] = field(default_factory=dict)
+    worst_rel_err: float = 0.0
+    checks: tuple[str, ...] = ()
+    failure: Failure | None = None
+    error: str | None = None
+    xfail: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        if self.xfail:
+            return "xfail" if self.failure else "xpass"
+        return "fail" if self.failure else "pass"
+
+
+class _Failed(AssertionError):
+    pass
+
+
+def check_example(op: Op, spec: Spec, example: Example, mode: str = "auto", seed_: int = 0) -> GradCheckReport:
+    """Run every check of ``spec`` on one example of ``op``."""
+    params = example.params
+    tol = spec.tolerance.get(example.dtype)
+
+    def forward(*xs: Any) -> Any:
+        return op.forward(*xs, **params)
+
+    def vjp(g: Any, *args: Any) -> Any:
+        return op.vjp(g, *args[:-1], out=args[-1], **params)
+
+    def jvp(tangents: Any, *args: Any) -> Any:
+        return op.jvp(tangents, *args[:-1], out=args[-1], **params)
+
+    return check_grads(
+        forward,
+        *example.inputs,
+        vjp=vjp if op.has_vjp else None,
+        jvp=jvp if op.has_jvp else None,
+        wrt=spec.wrt,
+        mode=mode,
+        rtol=tol.rtol if tol else None,
+        atol=tol.atol if tol else None,
+        checks=spec.checks,
+        seed=seed_,
+        name=op.name,
+        names=[x.name for x in spec.inputs],
+    )
+
+
+def fuzz_op(
+    op: Op,
+    dtype: str,
+    max_examples: int = PROFILES["quick"],
+    seed_: int = 0,
+    spec: Spec | None = None,
+    progress: Progress | None = None,
+) -> OpOutcome:
+    """Fuzz one op in one dtype; never raises for a problem of the op."""
+    spec = spec or op.spec
+    outcome = OpOutcome(op=op.name, dtype=dtype, xfail=spec.xfail if spec else None)
+    if spec is None:
+        outcome.error = f"op {op.name!r} has no spec: add a table to specs/ or an inline spec"
+        return outcome
+    outcome.checks = tuple(c for c in spec.checks if c not in ("rev", "adj") or op.has_vjp)
+    if dtype not in spec.dtypes:
+        outcome.error = f"dtype {dtype} is not among the spec's dtypes {list(spec.dtypes)}"
+        return outcome
+    last_failure: list[tuple[Example, GradCheckReport]] = []
+    started = time.perf_counter()
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+    @seed(seed_)
+    @given(examples(spec, dtype))
+    def run(example: Example) -> None:
+        report = check_example(op, spec, example)
+        if report.status == "invalid":
+            outcome.rejected += 1
+            reject()
+        outcome.examples += 1
+        if progress is not None:
+            progress(op.name, min(outcome.examples, max_examples), max_examples)
+        if report.status == "nondiff":
+            outcome.nondiff += 1
+        for r in report.results:
+            if r.status == "pass":
+                outcome.worst_ratio[r.check] = max(outcome.worst_ratio.get(r.check, 0.0), r.worst_ratio)
+                if r.check in ("rev", "fwd"):
+                    outcome.worst_rel_err = max(outcome.worst_rel_err, r.max_rel_err)
+        if report.status == "fail":
+            last_failure.append((example, report))
+            raise _Failed(report.format())
+
+    try:
+        run()
+    except _Failed as exc:
+        example, report = last_failure[-1]
+        size = sum(int(example.inputs[i].size) for i in spec.wrt)
+        if size <= FULL_MODE_LIMIT * 4:
+            report = check_example(op, spec, example, mode="full")
+        outcome.failure = Failure(example=example, report=report, seed=seed_, blob=_blob(exc))
+    except GradlabError as exc:
+        outcome.error = str(exc)
+    except Exception as exc:  # a crash inside gradlab while checking this op: report it, go on
+        outcome.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        outcome.error += "\n" + "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def fuzz_ops(
+    ops: Iterable[Op],
+    dtypes: Iterable[str] = ("float64", "float32"),
+    max_examples: int = PROFILES["quick"],
+    seed_: int = 0,
+    progress: Progress | None = None,
+) -> list[OpOutcome]:
+    """Fuzz every op in every dtype its spec allows."""
+    outcomes = []
+    for item in ops:
+        for dtype in dtypes:
+            if item.spec is not None and dtype not in item.spec.dtypes:
+                continue
+            outcomes.append(fuzz_op(item, dtype, max_examples=max_examples, seed_=seed_, progress=progress))
+    return outcomes
+
+
+def _blob(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", []):
+        if "reproduce_failure" in note:
+            return note.strip()
+    return None

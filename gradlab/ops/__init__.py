@@ -1,0 +1,13 @@
+"""The op registry: built-in ops (one module per family) with their specs from ``specs/``."""
+
+from __future__ import annotations
+
+from gradlab.ops import binary, elementwise, linalg, nn, reduce, shape  # noqa: F401  (each registers its family)
+from gradlab.ops.registry import REGISTRY, Op, deflinear, defjvp, defvjp, ns, op, unbroadcast
+from gradlab.spec import load_specs
+
+__all__ = ["REGISTRY", "Op", "deflinear", "defjvp", "defvjp", "ns", "op", "unbroadcast"]
+
+for _name, _spec in load_specs().items():
+    if _name in REGISTRY:
+        REGISTRY[_name].spec = _spec

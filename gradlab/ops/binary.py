@@ -1,0 +1,3 @@
+"""binary ops (being written)."""
+
+FAMILY = "binary"

@@ -1,0 +1,3 @@
+"""linalg ops (being written)."""
+
+FAMILY = "linalg"

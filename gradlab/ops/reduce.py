@@ -1,0 +1,3 @@
+"""reduce ops (being written)."""
+
+FAMILY = "reduce"

@@ -1,0 +1,222 @@
+"""One registration mechanism for ops: a forward, one VJP rule and one JVP rule per argument.
+
+Built-in ops and users' own modules use the same three calls::
+
+    exp = op("exp", lambda x: ns(x).exp(x), family="elementwise")
+    defvjp(exp, lambda g, ans, x: g * ans)
+    defjvp(exp, lambda t, ans, x: t * ans)
+
+A VJP rule ``rule(g, ans, *inputs, **params)`` returns the cotangent of its argument; a JVP rule
+``rule(t, ans, *inputs, **params)`` returns that argument's contribution to the output tangent.
+Rules are shape-free math: the machinery sums a cotangent over the axes its argument was
+broadcast along (:func:`unbroadcast`), broadcasts each tangent contribution to the output's
+shape and adds them. ``None`` in place of a rule marks an argument that is not differentiated
+(integer labels, a mask). A linear op declares itself with :func:`deflinear`: its JVP is the op
+applied to the tangent.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradlab import backend
+from gradlab.errors import GradlabError
+
+Array = Any
+Rule = Callable[..., Array]
+
+
+def ns(*xs: Any) -> Any:
+    """The array namespace of the arrays among ``xs`` (what every rule computes with)."""
+    return backend.namespace(*xs)
+
+
+@dataclass
+class Op:
+    """A differentiable function with its rules; calling it runs the forward."""
+
+    name: str
+    forward: Callable[..., Array]
+    family: str = "user"
+    vjp_rules: tuple[Rule | None, ...] | None = None
+    jvp_rules: tuple[Rule | None, ...] | None = None
+    linear: bool = False
+    complex_safe: bool = False
+    spec: Any = None
+    doc: str = ""
+    arg_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.arg_names:
+            self.arg_names = _positional_names(self.forward)
+        if not self.doc:
+            self.doc = (inspect.getdoc(self.forward) or "").split("\n", 1)[0]
+
+    def __call__(self, *inputs: Any, **params: Any) -> Array:
+        return self.forward(*inputs, **params)
+
+    @property
+    def has_vjp(self) -> bool:
+        return self.vjp_rules is not None
+
+    @property
+    def has_jvp(self) -> bool:
+        return self.jvp_rules is not None or self.linear
+
+    def vjp(self, g: Array, *inputs: Any, out: Array, **params: Any) -> tuple[Array | None, ...]:
+        """Cotangents of every input (``None`` for the undifferentiated ones)."""
+        if self.vjp_rules is None:
+            raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
+        cotangents: list[Array | None] = []
+        for i, x in enumerate(inputs):
+            rule = self.vjp_rules[i] if i < len(self.vjp_rules) else None
+            if rule is None:
+                cotangents.append(None)
+                continue
+            cot = rule(g, out, *inputs, **params)
+            if backend.is_array(x) and backend.is_array(cot):
+                cot = unbroadcast(cot, tuple(x.shape))
+            cotangents.append(cot)
+        return tuple(cotangents)
+
+    def jvp(self, tangents: tuple[Array | None, ...], *inputs: Any, out: Array, **params: Any) -> Array:
+        """The output tangent for input tangents (``None`` for inputs held fixed)."""
+        xp = ns(out)
+        if self.linear:
+            # the JVP of a linear op is the op itself, applied to the tangents (zeros where none)
+            filled = [
+                x if t is None and not _is_float(x) else (xp.zeros_like(x) if t is None else t)
+                for t, x in zip(tangents, inputs, strict=True)
+            ]
+            return self.forward(*filled, **params)
+        if self.jvp_rules is None:
+            raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
+        total = None
+        for i, t in enumerate(tangents):
+            rule = self.jvp_rules[i] if i < len(self.jvp_rules) else None
+            if t is None or rule is None:
+                continue
+            term = rule(t, out, *inputs, **params)
+            if tuple(term.shape) != tuple(out.shape):
+                term = xp.broadcast_to(term, out.shape)
+            total = term if total is None else total + term
+        return total if total is not None else xp.zeros_like(out)
+
+
+def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
+    """Sum ``cotangent`` over the axes along which an input of ``shape`` was broadcast.
+
+    Leaves it unchanged when it cannot be reduced to ``shape`` (the form check reports that).
+    """
+    if tuple(cotangent.shape) == shape:
+        return cotangent
+    xp = ns(cotangent)
+    extra = cotangent.ndim - len(shape)
+    if extra < 0:
+        return cotangent
+    if extra:
+        cotangent = xp.sum(cotangent, axis=tuple(range(extra)))
+    axes = tuple(i for i, (s, c) in enumerate(zip(shape, cotangent.shape, strict=True)) if s == 1 and c != 1)
+    if axes:
+        cotangent = xp.sum(cotangent, axis=axes, keepdims=True)
+    return cotangent
+
+
+class Registry:
+    """Ops by name."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, Op] = {}
+
+    def add(self, item: Op) -> Op:
+        old = self._ops.get(item.name)
+        if old is not None and _origin(old.forward) != _origin(item.forward):
+            raise GradlabError(
+                f"an op named {item.name!r} is already registered (from {_origin(old.forward)}): choose another name"
+            )
+        self._ops[item.name] = item
+        return item
+
+    def __getitem__(self, name: str) -> Op:
+        try:
+            return self._ops[name]
+        except KeyError:
+            raise GradlabError(f"no op named {name!r}; known ops: {', '.join(sorted(self._ops))}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ops
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(sorted(self._ops.values(), key=lambda o: (o.family, o.name)))
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def names(self) -> list[str]:
+        return sorted(self._ops)
+
+
+REGISTRY = Registry()
+
+
+def op(
+    name: str | Callable[..., Array] | None = None,
+    forward: Callable[..., Array] | None = None,
+    *,
+    family: str = "user",
+    linear: bool = False,
+    complex_safe: bool = False,
+    spec: Any = None,
+    registry: Registry | None = None,
+) -> Any:
+    """Create an op and register it; usable as ``op("name", forward)``, ``@op(...)`` or ``@op``.
+
+    Ops land in ``registry`` (default: the global one, where ``gradlab check --registry`` and the
+    training core find them). Registering a second op under a taken name is an error, unless it
+    is the same function again (a module imported twice).
+    """
+    if callable(name):  # bare @op
+        forward, name = name, None
+
+    def make(fn: Callable[..., Array]) -> Op:
+        made = Op(name or fn.__name__, fn, family=family, linear=linear, complex_safe=complex_safe, spec=spec)
+        return (registry if registry is not None else REGISTRY).add(made)
+
+    return make(forward) if forward is not None else make
+
+
+def defvjp(target: Op, *rules: Rule | None) -> Op:
+    """Give ``target`` one VJP rule per positional argument (``None``: not differentiated)."""
+    target.vjp_rules = tuple(rules)
+    return target
+
+
+def defjvp(target: Op, *rules: Rule | None) -> Op:
+    """Give ``target`` one JVP rule per positional argument (``None``: not differentiated)."""
+    target.jvp_rules = tuple(rules)
+    return target
+
+
+def deflinear(target: Op) -> Op:
+    """Declare ``target`` linear in its array arguments: its JVP is the op applied to the tangents."""
+    target.linear = True
+    return target
+
+
+def _is_float(x: Any) -> bool:
+    return backend.is_array(x) and backend.is_floating(ns(x), x.dtype)
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
