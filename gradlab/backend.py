@@ -114,7 +114,7 @@ def erf(x: Array) -> Array:
         import cupyx.scipy.special
 
         return cupyx.scipy.special.erf(x)
-    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+    if isinstance(x, (np.ndarray, np.generic)):
         import scipy.special
 
         return scipy.special.erf(x)

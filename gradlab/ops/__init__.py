@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gradlab.ops import binary, elementwise, linalg, nn, reduce, shape  # noqa: F401  (each registers its family)
-from gradlab.ops.registry import REGISTRY, Op, deflinear, defjvp, defvjp, ns, op, unbroadcast
+from gradlab.ops.registry import REGISTRY, Op, defjvp, deflinear, defvjp, ns, op, unbroadcast
 from gradlab.spec import load_specs
 
-__all__ = ["REGISTRY", "Op", "deflinear", "defjvp", "defvjp", "ns", "op", "unbroadcast"]
+__all__ = ["REGISTRY", "Op", "defjvp", "deflinear", "defvjp", "ns", "op", "unbroadcast"]
 
 for _name, _spec in load_specs().items():
     if _name in REGISTRY:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradlab import backend
-from gradlab.ops.registry import deflinear, defjvp, defvjp, ns, op
+from gradlab.ops.registry import defjvp, deflinear, defvjp, ns, op
 
 FAMILY = "elementwise"
 
@@ -33,7 +33,7 @@ sigmoid = _unary("sigmoid", lambda x: _sigmoid(x), lambda ans, x: ans * (1 - ans
 softplus = _unary("softplus", lambda x: ns(x).logaddexp(x, ns(x).zeros_like(x)), lambda ans, x: _sigmoid(x))
 # NOTE: relu, leaky_relu and abs pick the subgradient of the right (x > 0) side at 0
 relu = _unary("relu", lambda x: ns(x).where(x > 0, x, ns(x).zeros_like(x)), lambda ans, x: _step(x))
-abs = _unary("abs", lambda x: ns(x).abs(x), lambda ans, x: ns(x).sign(x))  # noqa: A001
+abs = _unary("abs", lambda x: ns(x).abs(x), lambda ans, x: ns(x).sign(x))
 gelu = _unary("gelu", lambda x: 0.5 * x * (1 + _erf(x / 2**0.5)), lambda ans, x: _gelu_slope(x))
 
 
