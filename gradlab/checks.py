@@ -405,7 +405,8 @@ class _Run:
             args = list(self.eval_inputs)
             args[i] = xp.reshape(work, shape)
             try:
-                return xp.reshape(self._evaluate(args), (-1,))
+                # a copy: the output may be a view of the perturbed input, restored below
+                return xp.reshape(backend.copy(xp, self._evaluate(args)), (-1,))
             finally:
                 work[flat_index] = x0
 

@@ -26,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 
 from gradlab.spec import InputSpec, ParamSpec, Spec
 
-__all__ = ["Example", "arrays", "examples", "params_for", "shapes_for", "spec_of"]
+__all__ = ["Example", "arrays", "broadcastable_shapes", "examples", "params_for", "shapes_for", "spec_of"]
 
 # values closer than this to a declared kink are moved to this distance (relative to max(1, |kink|))
 KINK_MARGIN = 1e-2
@@ -123,11 +123,7 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
     batch: list[tuple[int, ...]] = [() for _ in spec.inputs]
     if batched and spec.max_dims:
         if spec.broadcast and len(batched) > 1:
-            drawn = draw(
-                hnp.mutually_broadcastable_shapes(
-                    num_shapes=len(batched), min_dims=0, max_dims=spec.max_dims, min_side=1, max_side=spec.max_side
-                )
-            ).input_shapes
+            drawn = draw(broadcastable_shapes(len(batched), spec.max_dims, spec.max_side))
         else:
             one = draw(hnp.array_shapes(min_dims=0, max_dims=spec.max_dims, min_side=1, max_side=spec.max_side))
             drawn = [one] * len(batched)
@@ -135,6 +131,19 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
             batch[i] = tuple(shape)
     shapes = [batch[i] + tuple(core[i]) for i in range(len(spec.inputs))]
     return shapes, sizes, {}
+
+
+@st.composite
+def broadcastable_shapes(draw: Any, count: int, max_dims: int = 3, max_side: int = 4) -> list[tuple[int, ...]]:
+    """``count`` shapes that broadcast together, each a suffix of one drawn shape with any of its
+    dimensions set to 1: broadcasting happens along leading, middle and trailing axes alike."""
+    full = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
+    shapes = []
+    for _ in range(count):
+        kept = full[len(full) - draw(st.integers(0, len(full))) :]
+        ones = draw(st.lists(st.booleans(), min_size=len(kept), max_size=len(kept)))
+        shapes.append(tuple(1 if one else size for size, one in zip(kept, ones, strict=True)))
+    return shapes
 
 
 @st.composite

@@ -18,7 +18,7 @@ def _unary(name, forward, derivative):
 
 # --- simple ---
 
-negative = deflinear(op("negative", lambda x: -x, family=FAMILY))
+negative = deflinear(defvjp(op("negative", lambda x: -x, family=FAMILY), lambda g, ans, x: -g))
 exp = _unary("exp", lambda x: ns(x).exp(x), lambda ans, x: ans)
 log = _unary("log", lambda x: ns(x).log(x), lambda ans, x: 1 / x)
 log1p = _unary("log1p", lambda x: ns(x).log1p(x), lambda ans, x: 1 / (1 + x))

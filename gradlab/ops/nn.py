@@ -1,3 +1,199 @@
-"""nn ops (being written)."""
+"""Neural-network ops: softmax, losses, linear and normalisation layers, dropout.
+
+Every rule computes in the array namespace of its inputs (array-API functions only), so the
+same code runs on NumPy, CuPy and array_api_strict. Work shared by an op's VJP and JVP rules
+(softmax probabilities, a normalisation's ``xhat`` and ``1 / std``) lives in small helpers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gradlab import backend
+from gradlab.ops.registry import defjvp, defvjp, ns, op
 
 FAMILY = "nn"
+
+
+# --- softmax and log_softmax ---
+
+
+@op(family=FAMILY)
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, stable (the max along ``axis`` is subtracted first)."""
+    xp = ns(x)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+# J = diag(y) - y y^T along the axis: symmetric, so the VJP and JVP have the same form
+defvjp(softmax, lambda g, ans, x, axis=-1: ans * (g - ns(g).sum(g * ans, axis=axis, keepdims=True)))
+defjvp(softmax, lambda t, ans, x, axis=-1: ans * (t - ns(t).sum(t * ans, axis=axis, keepdims=True)))
+
+
+@op(family=FAMILY)
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along ``axis``, computed directly (not as log(softmax(x)))."""
+    xp = ns(x)
+    z = x - xp.max(x, axis=axis, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+
+
+# J = I - 1 softmax^T along the axis, with softmax = exp(ans)
+defvjp(log_softmax, lambda g, ans, x, axis=-1: g - ns(g).exp(ans) * ns(g).sum(g, axis=axis, keepdims=True))
+defjvp(log_softmax, lambda t, ans, x, axis=-1: t - ns(t).sum(ns(t).exp(ans) * t, axis=axis, keepdims=True))
+
+
+# --- losses ---
+
+
+@op(family=FAMILY)
+def softmax_cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[n, labels[n]]; logits (N, C), integer labels (N,)."""
+    xp = ns(logits)
+    return -xp.sum(_onehot(logits, labels) * log_softmax(logits, axis=-1)) / logits.shape[0]
+
+
+def _xent_slope(logits, labels):
+    """d loss / d logits = (softmax(logits) - onehot(labels)) / N."""
+    return (softmax(logits, axis=-1) - _onehot(logits, labels)) / logits.shape[0]
+
+
+defvjp(softmax_cross_entropy, lambda g, ans, logits, labels: g * _xent_slope(logits, labels), None)
+defjvp(softmax_cross_entropy, lambda t, ans, logits, labels: ns(t).sum(_xent_slope(logits, labels) * t), None)
+
+
+@op(family=FAMILY)
+def mse(pred, target):
+    """Mean of (pred - target) ** 2 over all elements (of the broadcast shape when they broadcast)."""
+    diff = pred - target
+    return ns(diff).sum(diff * diff) / _size(diff)
+
+
+def _mse_slope(pred, target):
+    """d mse / d pred, of the broadcast shape (the machinery sums it back to each input's shape)."""
+    diff = pred - target
+    return 2 * diff / _size(diff)
+
+
+defvjp(
+    mse,
+    lambda g, ans, pred, target: g * _mse_slope(pred, target),
+    lambda g, ans, pred, target: -g * _mse_slope(pred, target),
+)
+defjvp(
+    mse,
+    lambda t, ans, pred, target: ns(t).sum(_mse_slope(pred, target) * t),
+    lambda t, ans, pred, target: -ns(t).sum(_mse_slope(pred, target) * t),
+)
+
+
+# --- linear layer ---
+
+
+@op(family=FAMILY)
+def linear(x, w, b):
+    """x @ w + b for x (..., D), w (D, M), b (M,)."""
+    return x @ w + b
+
+
+def _linear_vjp_w(g, ans, x, w, b):
+    # sum over the batch of x^T g: flatten the batch dims and contract them in one matmul
+    xp = ns(g)
+    d, m = w.shape
+    return xp.matrix_transpose(xp.reshape(x, (-1, d))) @ xp.reshape(g, (-1, m))
+
+
+defvjp(
+    linear,
+    lambda g, ans, x, w, b: g @ ns(g).matrix_transpose(w),
+    _linear_vjp_w,
+    lambda g, ans, x, w, b: g,  # summed over the batch dims by the machinery
+)
+defjvp(
+    linear,
+    lambda t, ans, x, w, b: t @ w,
+    lambda t, ans, x, w, b: x @ t,
+    lambda t, ans, x, w, b: t,  # broadcast over the batch dims by the machinery
+)
+
+
+# --- normalisation layers ---
+# Both normalise x to xhat = (x - mean) / sqrt(var + eps) along an axis (biased variance) and
+# return xhat * w + b. With r = 1 / sqrt(var + eps) the derivative of xhat, applied to h, is
+#   r * (h - mean(h) - xhat * mean(h * xhat))
+# which is self-adjoint: the VJP (h = g * w) and the JVP (h = t, then times w) share it.
+
+
+def _normalised(x, axis, eps):
+    """(xhat, 1 / std) of x along ``axis``, both keeping ``axis``."""
+    xp = ns(x)
+    centred = x - xp.mean(x, axis=axis, keepdims=True)
+    rstd = 1 / xp.sqrt(xp.mean(centred * centred, axis=axis, keepdims=True) + eps)
+    return centred * rstd, rstd
+
+
+def _normalise_derivative(h, x, axis, eps):
+    """d xhat applied to ``h`` (self-adjoint, so both the VJP and the JVP of xhat)."""
+    xp = ns(x)
+    xhat, rstd = _normalised(x, axis, eps)
+    return rstd * (h - xp.mean(h, axis=axis, keepdims=True) - xhat * xp.mean(h * xhat, axis=axis, keepdims=True))
+
+
+def _norm_op(name, axis, doc):
+    def forward(x, w, b, eps=1e-5):
+        return _normalised(x, axis, eps)[0] * w + b
+
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = doc
+    made = op(name, forward, family=FAMILY)
+    # cotangents of w and b keep x's shape: the machinery sums them over the normalised-over axes
+    defvjp(
+        made,
+        lambda g, ans, x, w, b, eps=1e-5: _normalise_derivative(g * w, x, axis, eps),
+        lambda g, ans, x, w, b, eps=1e-5: g * _normalised(x, axis, eps)[0],
+        lambda g, ans, x, w, b, eps=1e-5: g,
+    )
+    defjvp(
+        made,
+        lambda t, ans, x, w, b, eps=1e-5: _normalise_derivative(t, x, axis, eps) * w,
+        lambda t, ans, x, w, b, eps=1e-5: t * _normalised(x, axis, eps)[0],
+        lambda t, ans, x, w, b, eps=1e-5: t,
+    )
+    return made
+
+
+layer_norm = _norm_op(
+    "layer_norm", -1, "Layer normalisation of x (..., D) over its last axis, with weight and bias (D,)."
+)
+batch_norm = _norm_op(
+    "batch_norm", 0, "Batch normalisation (training mode) of x (N, D) over the batch axis, with weight and bias (D,)."
+)
+
+
+# --- dropout ---
+
+
+@op(family=FAMILY)
+def dropout(x, mask, p=0.5):
+    """x * mask / (1 - p) with an explicit 0/1 keep-mask (deterministic); the mask is not differentiated."""
+    return x * mask / (1 - p)
+
+
+# explicit rules rather than deflinear: deflinear would replace the (floating) mask by zeros
+defvjp(dropout, lambda g, ans, x, mask, p=0.5: g * mask / (1 - p), None)
+defjvp(dropout, lambda t, ans, x, mask, p=0.5: t * mask / (1 - p), None)
+
+
+# --- helpers ---
+
+
+def _onehot(logits, labels):
+    """One-hot rows (N, C) of the integer ``labels`` (N,), in the dtype of ``logits``."""
+    xp = ns(logits)
+    classes = xp.arange(logits.shape[-1], dtype=labels.dtype, device=backend.device(labels))
+    return xp.astype(xp.expand_dims(labels, axis=-1) == classes, logits.dtype)
+
+
+def _size(x):
+    return math.prod(x.shape)

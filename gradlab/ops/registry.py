@@ -211,7 +211,9 @@ def _is_float(x: Any) -> bool:
 
 
 def _origin(fn: Callable[..., Any]) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    code = getattr(fn, "__code__", None)
+    line = f":{code.co_firstlineno}" if code is not None else ""
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}{line}"
 
 
 def _positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:

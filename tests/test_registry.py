@@ -1,0 +1,86 @@
+"""The registry and its specs: every op has a spec, every spec an op; specs are validated."""
+
+import numpy as np
+import pytest
+
+from gradlab.ops import REGISTRY, Op, defjvp, defvjp, op, unbroadcast
+from gradlab.ops.registry import Registry
+from gradlab.spec import SpecError, load_specs, parse_spec
+
+
+def test_every_op_has_a_spec_and_every_spec_an_op():
+    specs = load_specs()
+    assert sorted(specs) == REGISTRY.names()
+    missing = [o.name for o in REGISTRY if o.spec is None]
+    assert not missing
+
+
+def test_every_op_has_a_vjp_and_a_jvp():
+    assert [o.name for o in REGISTRY if not (o.has_vjp and o.has_jvp)] == []
+
+
+def test_the_required_families_are_all_there():
+    families = {o.family for o in REGISTRY}
+    assert {"elementwise", "binary", "reduce", "shape", "linalg", "nn"} <= families
+
+
+@pytest.mark.parametrize(
+    "table, words",
+    [
+        ({"inputs": [{"name": "x", "domain": "real"}]}, "field 'shape'"),
+        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "reals"}]}, "field 'inputs[0].domain': unknown domain 'reals'"),
+        ({"shape": "(),()->()", "inputs": [{"name": "x", "domain": "real"}]}, "1 inputs but the signature"),
+        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "dtypes": ["float16"]}, "field 'dtypes'"),
+        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "colour": 1}, "field 'colour': unknown field"),
+        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real", "diff": False}]}, "no input is differentiated"),
+        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "params": {"a": {"kind": "float"}}}, "low <= high"),
+        (
+            {"shape": "(n),(n)->()", "inputs": [{"name": "x", "domain": "real"}, {"name": "y", "domain": "labels"}]},
+            "field 'inputs.y.classes'",
+        ),
+    ],
+)
+def test_spec_errors_name_the_file_the_op_and_the_field(table, words):
+    with pytest.raises(SpecError) as err:
+        parse_spec("myop", table, "my_specs.toml")
+    message = str(err.value)
+    assert message.startswith("my_specs.toml: op 'myop': ")
+    assert words in message
+
+
+def test_a_broken_spec_file_is_reported_with_its_path(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[exp\nshape = 1\n")
+    with pytest.raises(SpecError, match="bad.toml: cannot read the spec file"):
+        load_specs([path])
+
+
+def test_user_ops_use_the_same_mechanism_and_get_broadcasting_for_free():
+    private = Registry()
+    scale = op("scale", lambda x, s: x * s, family="user", registry=private)
+    defvjp(scale, lambda g, ans, x, s: g * s, lambda g, ans, x, s: g * x)
+    defjvp(scale, lambda t, ans, x, s: t * s, lambda t, ans, x, s: x * t)
+    x, s = np.ones((4, 3)), np.full((1, 3), 2.0)
+    out = scale(x, s)
+    gx, gs = scale.vjp(np.ones_like(out), x, s, out=out)
+    assert gx.shape == (4, 3) and gs.shape == (1, 3)
+    np.testing.assert_allclose(gs, [[4.0, 4.0, 4.0]])
+    assert isinstance(scale, Op) and "scale" in private and "scale" not in REGISTRY
+
+
+def test_a_taken_name_is_refused():
+    private = Registry()
+    op("twice", lambda x: 2 * x, registry=private)
+    with pytest.raises(Exception, match="already registered"):
+        op("twice", lambda x: x + x, registry=private)
+
+
+@pytest.mark.parametrize(
+    "cot_shape, shape, expected",
+    [((4, 3), (3,), (3,)), ((4, 3), (1, 3), (1, 3)), ((2, 4, 3), (4, 1), (4, 1)), ((3,), (3,), (3,)), ((2, 3), (), ())],
+)
+def test_unbroadcast_sums_exactly_the_broadcast_axes(cot_shape, shape, expected):
+    g = np.arange(np.prod(cot_shape), dtype=float).reshape(cot_shape)
+    reduced = unbroadcast(g, shape)
+    assert reduced.shape == expected
+    assert reduced.sum() == pytest.approx(g.sum())
