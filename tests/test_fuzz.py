@@ -74,7 +74,7 @@ def test_a_bias_rule_that_sums_the_wrong_axis_is_caught_only_with_a_non_leading_
     lead = len(out_shape) - b.ndim
     stretched = [j for j, size in enumerate(b.shape) if size == 1 and out_shape[lead + j] != 1]
     assert stretched and max(stretched) > 0  # a size-1 dim of b, not its first, is broadcast
-    assert b.ndim <= 2 and x.size <= 4  # and the example is small
+    assert b.size <= 4 and x.size <= 4  # and the example is small
 
 
 def _softmax(z, axis=-1):

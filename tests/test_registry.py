@@ -28,12 +28,21 @@ def test_the_required_families_are_all_there():
     "table, words",
     [
         ({"inputs": [{"name": "x", "domain": "real"}]}, "field 'shape'"),
-        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "reals"}]}, "field 'inputs[0].domain': unknown domain 'reals'"),
+        (
+            {"shape": "()->()", "inputs": [{"name": "x", "domain": "reals"}]},
+            "field 'inputs[0].domain': unknown domain 'reals'",
+        ),
         ({"shape": "(),()->()", "inputs": [{"name": "x", "domain": "real"}]}, "1 inputs but the signature"),
         ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "dtypes": ["float16"]}, "field 'dtypes'"),
-        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "colour": 1}, "field 'colour': unknown field"),
+        (
+            {"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "colour": 1},
+            "field 'colour': unknown field",
+        ),
         ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real", "diff": False}]}, "no input is differentiated"),
-        ({"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "params": {"a": {"kind": "float"}}}, "low <= high"),
+        (
+            {"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}], "params": {"a": {"kind": "float"}}},
+            "low <= high",
+        ),
         (
             {"shape": "(n),(n)->()", "inputs": [{"name": "x", "domain": "real"}, {"name": "y", "domain": "labels"}]},
             "field 'inputs.y.classes'",

@@ -34,7 +34,10 @@ multiply = _binary("multiply", lambda a, b: a * b, lambda ans, a, b: b, lambda a
 divide = _binary("divide", lambda a, b: a / b, lambda ans, a, b: 1 / b, lambda ans, a, b: -ans / b)
 # a > 0 (the derivative in the exponent is ans * log(a)); any real exponent
 power = _binary(
-    "power", lambda a, b: ns(a, b).pow(a, b), lambda ans, a, b: b * ns(a, b).pow(a, b - 1), lambda ans, a, b: ans * ns(a, b).log(a)
+    "power",
+    lambda a, b: ns(a, b).pow(a, b),
+    lambda ans, a, b: b * ns(a, b).pow(a, b - 1),
+    lambda ans, a, b: ans * ns(a, b).log(a),
 )
 
 
@@ -43,10 +46,16 @@ power = _binary(
 # NOTE: at a tie (a == b) maximum and minimum split the derivative 0.5 / 0.5 between a and b
 # (the midpoint of the one-sided derivatives, a valid subgradient)
 maximum = _binary(
-    "maximum", lambda a, b: ns(a, b).maximum(a, b), lambda ans, a, b: _pick(a > b, a, b), lambda ans, a, b: _pick(b > a, a, b)
+    "maximum",
+    lambda a, b: ns(a, b).maximum(a, b),
+    lambda ans, a, b: _pick(a > b, a, b),
+    lambda ans, a, b: _pick(b > a, a, b),
 )
 minimum = _binary(
-    "minimum", lambda a, b: ns(a, b).minimum(a, b), lambda ans, a, b: _pick(a < b, a, b), lambda ans, a, b: _pick(b < a, a, b)
+    "minimum",
+    lambda a, b: ns(a, b).minimum(a, b),
+    lambda ans, a, b: _pick(a < b, a, b),
+    lambda ans, a, b: _pick(b < a, a, b),
 )
 
 

@@ -46,7 +46,9 @@ def prod(x, axis=None, keepdims=False):
 
 
 defvjp(prod, lambda g, ans, x, axis=None, keepdims=False: _expand(g * ans, x, axis, keepdims) / x)
-defjvp(prod, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _expand(ans, x, axis, keepdims) / x, axis, keepdims))
+defjvp(
+    prod, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _expand(ans, x, axis, keepdims) / x, axis, keepdims)
+)
 
 
 @op(family=FAMILY)
@@ -58,8 +60,14 @@ def logsumexp(x, axis=None, keepdims=False):
     return xp.log(total) + xp.reshape(top, total.shape)
 
 
-defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _softmax(ans, x, axis, keepdims))
-defjvp(logsumexp, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _softmax(ans, x, axis, keepdims), axis, keepdims))
+defvjp(
+    logsumexp,
+    lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _softmax(ans, x, axis, keepdims),
+)
+defjvp(
+    logsumexp,
+    lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _softmax(ans, x, axis, keepdims), axis, keepdims),
+)
 
 
 @op(family=FAMILY)
@@ -81,8 +89,18 @@ def std(x, axis=None, keepdims=False, ddof=0):
 
 # d std = d var / (2 std); NOTE: where std == 0 the rules return 0: exact for one element (std is
 # constant 0 there), a valid subgradient at a constant slice of >= 2 elements (a kink, like abs at 0)
-defvjp(std, lambda g, ans, x, axis=None, keepdims=False, ddof=0: _expand(g * _half_inv(ans), x, axis, keepdims) * _dvar(x, axis, ddof))
-defjvp(std, lambda t, ans, x, axis=None, keepdims=False, ddof=0: _reduce(t * _dvar(x, axis, ddof), axis, keepdims) * _half_inv(ans))
+defvjp(
+    std,
+    lambda g, ans, x, axis=None, keepdims=False, ddof=0: (
+        _expand(g * _half_inv(ans), x, axis, keepdims) * _dvar(x, axis, ddof)
+    ),
+)
+defjvp(
+    std,
+    lambda t, ans, x, axis=None, keepdims=False, ddof=0: (
+        _reduce(t * _dvar(x, axis, ddof), axis, keepdims) * _half_inv(ans)
+    ),
+)
 
 
 @op(family=FAMILY)
@@ -117,8 +135,14 @@ def min(x, axis=None, keepdims=False):
 
 # NOTE: max and min share the derivative evenly among tied extremes (a subgradient at the kink)
 for _extreme in (max, min):
-    defvjp(_extreme, lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _winners(ans, x, axis, keepdims))
-    defjvp(_extreme, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _winners(ans, x, axis, keepdims), axis, keepdims))
+    defvjp(
+        _extreme,
+        lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _winners(ans, x, axis, keepdims),
+    )
+    defjvp(
+        _extreme,
+        lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _winners(ans, x, axis, keepdims), axis, keepdims),
+    )
 
 
 # --- helpers ---
