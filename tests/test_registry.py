@@ -80,7 +80,7 @@ def test_user_ops_use_the_same_mechanism_and_get_broadcasting_for_free():
 def test_a_taken_name_is_refused():
     private = Registry()
     op("twice", lambda x: 2 * x, registry=private)
-    with pytest.raises(Exception, match="already registered"):
+    with pytest.raises(Exception, match=r"already registered"):
         op("twice", lambda x: x + x, registry=private)
 
 
