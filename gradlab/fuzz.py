@@ -7,14 +7,19 @@ failure or crash never stops the others.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, reject, seed, settings
+from hypothesis.errors import Unsatisfiable
 
+from gradlab import backend
 from gradlab.checks import FULL_MODE_LIMIT, check_grads
 from gradlab.errors import GradlabError
 from gradlab.ops.registry import Op
@@ -23,6 +28,9 @@ from gradlab.spec import Spec
 from gradlab.strategies import Example, examples
 
 PROFILES = {"quick": 100, "thorough": 2000}
+# seconds one example may take before the op is reported as hanging
+EXAMPLE_TIMEOUT = 20.0
+DEVICES = ("cpu", "cuda")
 
 Progress = Callable[[str, int, int], None]
 
@@ -67,7 +75,22 @@ class _Failed(AssertionError):
     pass
 
 
-def check_example(op: Op, spec: Spec, example: Example, mode: str = "auto", seed_: int = 0) -> GradCheckReport:
+class OpTimeout(Exception):
+    """One example took longer than the per-example time limit."""
+
+
+def to_device(example: Example, device: str) -> tuple[Any, ...]:
+    """The example's inputs on ``device`` (moved once per example)."""
+    if device == "cpu":
+        return example.inputs
+    import cupy
+
+    return tuple(cupy.asarray(x) if backend.is_array(x) else x for x in example.inputs)
+
+
+def check_example(
+    op: Op, spec: Spec, example: Example, mode: str = "auto", seed_: int = 0, device: str = "cpu"
+) -> GradCheckReport:
     """Run every check of ``spec`` on one example of ``op``."""
     params = example.params
     tol = spec.tolerance.get(example.dtype)
@@ -83,7 +106,7 @@ def check_example(op: Op, spec: Spec, example: Example, mode: str = "auto", seed
 
     return check_grads(
         forward,
-        *example.inputs,
+        *to_device(example, device),
         vjp=vjp if op.has_vjp else None,
         jvp=jvp if op.has_jvp else None,
         wrt=spec.wrt,
@@ -104,8 +127,15 @@ def fuzz_op(
     seed_: int = 0,
     spec: Spec | None = None,
     progress: Progress | None = None,
+    mode: str = "auto",
+    device: str = "cpu",
+    timeout: float | None = EXAMPLE_TIMEOUT,
 ) -> OpOutcome:
-    """Fuzz one op in one dtype; never raises for a problem of the op."""
+    """Fuzz one op in one dtype; never raises for a problem of the op.
+
+    ``max_examples`` examples are drawn (deterministically for a given ``seed_``); each runs
+    every check of the spec in ``mode`` on ``device``, within ``timeout`` seconds.
+    """
     spec = spec or op.spec
     outcome = OpOutcome(op=op.name, dtype=dtype, xfail=spec.xfail if spec else None)
     if spec is None:
@@ -117,6 +147,7 @@ def fuzz_op(
         return outcome
     last_failure: list[tuple[Example, GradCheckReport]] = []
     started = time.perf_counter()
+    timed_out: list[OpTimeout] = []
 
     @settings(
         max_examples=max_examples,
@@ -130,7 +161,10 @@ def fuzz_op(
     @seed(seed_)
     @given(examples(spec, dtype))
     def run(example: Example) -> None:
-        report = check_example(op, spec, example)
+        if timed_out:  # once an op hangs, fail every further example at once (fast shrinking)
+            raise timed_out[0]
+        with _time_limit(timeout, op.name, timed_out):
+            report = check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
         if report.status == "invalid":
             outcome.rejected += 1
             reject()
@@ -154,8 +188,15 @@ def fuzz_op(
         example, report = last_failure[-1]
         size = sum(int(example.inputs[i].size) for i in spec.wrt)
         if size <= FULL_MODE_LIMIT * 4:
-            report = check_example(op, spec, example, mode="full")
+            report = check_example(op, spec, example, mode="full", seed_=seed_, device=device)
         outcome.failure = Failure(example=example, report=report, seed=seed_, blob=_blob(exc))
+    except Unsatisfiable:
+        outcome.error = (
+            f"{op.name}: the forward returned NaN or Inf for every example drawn from its domain;"
+            " check the forward, or narrow the domains of its spec"
+        )
+    except OpTimeout as exc:
+        outcome.error = str(exc)
     except GradlabError as exc:
         outcome.error = str(exc)
     except Exception as exc:  # a crash inside gradlab while checking this op: report it, go on
@@ -171,15 +212,42 @@ def fuzz_ops(
     max_examples: int = PROFILES["quick"],
     seed_: int = 0,
     progress: Progress | None = None,
+    **options: Any,
 ) -> list[OpOutcome]:
-    """Fuzz every op in every dtype its spec allows."""
+    """Fuzz every op in every dtype its spec allows (``options`` as for :func:`fuzz_op`)."""
     outcomes = []
     for item in ops:
         for dtype in dtypes:
             if item.spec is not None and dtype not in item.spec.dtypes:
                 continue
-            outcomes.append(fuzz_op(item, dtype, max_examples=max_examples, seed_=seed_, progress=progress))
+            outcomes.append(fuzz_op(item, dtype, max_examples=max_examples, seed_=seed_, progress=progress, **options))
     return outcomes
+
+
+@contextmanager
+def _time_limit(seconds: float | None, name: str, record: list[OpTimeout]) -> Any:
+    """Raise :class:`OpTimeout` after ``seconds`` (on the main thread of a POSIX system)."""
+    usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        record.append(
+            OpTimeout(
+                f"{name}: one example took more than {seconds:g} s (the op hangs, or is far too slow for"
+                " its spec's shapes); raise the limit with --timeout or shrink the spec's max_side"
+            )
+        )
+        raise record[-1]
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _blob(exc: BaseException) -> str | None:

@@ -43,6 +43,11 @@ class Op:
     family: str = "user"
     vjp_rules: tuple[Rule | None, ...] | None = None
     jvp_rules: tuple[Rule | None, ...] | None = None
+    # whole-op rules, for ops written in other styles (a course's backward returning every
+    # gradient at once): ``vjp_joint(g, *inputs, out, **params) -> cotangents`` and
+    # ``jvp_joint(tangents, *inputs, out, **params) -> tangent``, checked verbatim (no unbroadcast)
+    vjp_joint: Callable[..., Any] | None = None
+    jvp_joint: Callable[..., Any] | None = None
     linear: bool = False
     complex_safe: bool = False
     spec: Any = None
@@ -60,14 +65,16 @@ class Op:
 
     @property
     def has_vjp(self) -> bool:
-        return self.vjp_rules is not None
+        return self.vjp_rules is not None or self.vjp_joint is not None
 
     @property
     def has_jvp(self) -> bool:
-        return self.jvp_rules is not None or self.linear
+        return self.jvp_rules is not None or self.linear or self.jvp_joint is not None
 
     def vjp(self, g: Array, *inputs: Any, out: Array, **params: Any) -> tuple[Array | None, ...]:
         """Cotangents of every input (``None`` for the undifferentiated ones)."""
+        if self.vjp_joint is not None:
+            return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
         cotangents: list[Array | None] = []
@@ -84,6 +91,8 @@ class Op:
 
     def jvp(self, tangents: tuple[Array | None, ...], *inputs: Any, out: Array, **params: Any) -> Array:
         """The output tangent for input tangents (``None`` for inputs held fixed)."""
+        if self.jvp_joint is not None:
+            return self.jvp_joint(tangents, *inputs, out, **params)
         xp = ns(out)
         if self.linear:
             # the JVP of a linear op is the op itself, applied to the tangents (zeros where none)
@@ -172,18 +181,28 @@ def op(
     spec: Any = None,
     registry: Registry | None = None,
 ) -> Any:
-    """Create an op and register it; usable as ``op("name", forward)``, ``@op(...)`` or ``@op``.
+    """Create an op; usable as ``op("name", forward)``, ``@op(...)`` or ``@op``.
 
-    Ops land in ``registry`` (default: the global one, where ``gradlab check --registry`` and the
-    training core find them). Registering a second op under a taken name is an error, unless it
-    is the same function again (a module imported twice).
+    Built-in ops (a ``family`` other than ``"user"``) land in the global registry, where
+    ``gradlab check --registry`` and the training core find them; a user's ops stay plain
+    objects of their module (``gradlab check module.py`` finds them there), unless a
+    ``registry`` is given. ``spec`` is a :class:`~gradlab.spec.Spec` or a table in the schema
+    of ``specs/*.toml``. Registering a second op under a taken name is an error, unless it is
+    the same function again (a module imported twice).
     """
     if callable(name):  # bare @op
         forward, name = name, None
 
     def make(fn: Callable[..., Array]) -> Op:
-        made = Op(name or fn.__name__, fn, family=family, linear=linear, complex_safe=complex_safe, spec=spec)
-        return (registry if registry is not None else REGISTRY).add(made)
+        op_name = name or fn.__name__
+        parsed = spec
+        if isinstance(spec, dict):
+            from gradlab.spec import parse_spec
+
+            parsed = parse_spec(op_name, spec, f"<inline spec of {fn.__module__}.{op_name}>")
+        made = Op(op_name, fn, family=family, linear=linear, complex_safe=complex_safe, spec=parsed)
+        target = registry if registry is not None else (REGISTRY if family != "user" else None)
+        return target.add(made) if target is not None else made
 
     return make(forward) if forward is not None else make
 

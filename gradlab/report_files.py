@@ -1,0 +1,170 @@
+"""JSON and JUnit XML reports of a session, written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import gradlab
+from gradlab.fuzz import OpOutcome
+from gradlab.results import CheckResult, GradCheckReport
+from gradlab.session import Checked, Session
+from gradlab.text_report import format_report
+
+# arrays up to this size are written out in full
+ARRAY_LIMIT = 64
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# ---- JSON ---------------------------------------------------------------------------------------
+
+
+def to_json(session: Session) -> str:
+    counts = _counts(session)
+    data = {
+        "gradlab": gradlab.__version__,
+        "settings": {
+            "dtypes": list(session.dtypes), "examples": session.examples, "seed": session.seed,
+            "mode": session.mode, "device": session.device, "profile": session.profile,
+        },
+        "summary": counts,
+        "exit_code": session.exit_code,
+        "ops": [_target_json(session, t) for t in session.targets],
+    }  # fmt: skip
+    return json.dumps(data, indent=2, default=_plain) + "\n"
+
+
+def _counts(session: Session) -> dict[str, int]:
+    counts = {"total": len(session.targets), "pass": 0, "fail": 0, "error": 0, "xfail": 0, "xpass": 0}
+    for t in session.targets:
+        counts[t.status] += 1
+    return counts
+
+
+def _target_json(session: Session, t: Checked) -> dict[str, Any]:
+    return {
+        "name": t.name, "style": t.style, "source": t.source, "status": t.status,
+        "inferred": t.inferred, "problem": t.problem,
+        "runs": [_outcome_json(session, t, o) for o in t.outcomes],
+    }  # fmt: skip
+
+
+def _outcome_json(session: Session, t: Checked, o: OpOutcome) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "dtype": o.dtype, "status": o.status, "examples": o.examples, "nondiff": o.nondiff,
+        "rejected": o.rejected, "checks": list(o.checks), "worst_rel_err": o.worst_rel_err,
+        "worst_error_over_limit": o.worst_ratio, "seconds": round(o.seconds, 4), "error": o.error, "xfail": o.xfail,
+    }  # fmt: skip
+    if o.failure is not None:
+        names = o.failure.report.input_names
+        data["failure"] = {
+            "example": o.failure.example.describe(names),
+            "inputs": [_value(x) for x in o.failure.example.inputs],
+            "params": o.failure.example.params,
+            "report": _report_json(o.failure.report),
+            "reproduce": session.reproduce(t, o),
+            "hypothesis_blob": o.failure.blob,
+        }
+    return data
+
+
+def _report_json(report: GradCheckReport) -> dict[str, Any]:
+    return {
+        "status": report.status, "mode": report.mode, "method": report.method,
+        "inputs": [
+            {"name": n, "shape": s, "dtype": d, "differentiated": i in report.wrt}
+            for i, (n, s, d) in enumerate(
+                zip(report.input_names, report.input_shapes, report.input_dtypes, strict=True)
+            )
+        ],
+        "results": [_result_json(r) for r in report.results],
+    }  # fmt: skip
+
+
+def _result_json(r: CheckResult) -> dict[str, Any]:
+    return {
+        "check": r.check, "subject": r.subject, "status": r.status, "message": r.message,
+        "diagnosis": r.diagnosis, "details": r.details,
+        "max_abs_err": r.max_abs_err, "max_rel_err": r.max_rel_err, "worst_error_over_limit": r.worst_ratio,
+        "worst_index": r.worst_index, "rtol": r.rtol, "atol": r.atol, "mismatch_count": r.mismatch_count,
+        "mismatches": [
+            {"index": m.index, "analytic": m.analytic, "numeric": m.numeric, "abs_err": m.abs_err, "limit": m.tolerance}
+            for m in r.mismatches
+        ],
+        "nondiff_indices": r.nondiff_indices,
+        "analytic": _value(r.analytic), "numeric": _value(r.numeric),
+    }  # fmt: skip
+
+
+def _value(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        if x.size <= ARRAY_LIMIT:
+            return {"shape": x.shape, "dtype": str(x.dtype), "values": x.tolist()}
+        return {"shape": x.shape, "dtype": str(x.dtype)}
+    return x
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, slice):
+        return f"{x.start}:{x.stop}:{x.step}"
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return repr(x)
+
+
+# ---- JUnit XML ----------------------------------------------------------------------------------
+
+
+def to_junit(session: Session) -> str:
+    counts = _counts(session)
+    cases = [(t, o) for t in session.targets for o in t.outcomes] + [(t, None) for t in session.targets if t.problem]
+    total_time = sum(o.seconds for _, o in cases if o is not None)
+    failures = sum(1 for _, o in cases if o and o.failure and not o.xfail)
+    suite = ET.Element(
+        "testsuite", name="gradlab", tests=str(len(cases)), failures=str(failures),
+        errors=str(sum(1 for t, o in cases if (o is None and t.problem) or (o and o.error))),
+        skipped=str(counts["xfail"]), time=f"{total_time:.3f}",
+    )  # fmt: skip
+    for t, o in cases:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"gradlab.{t.style}", name=t.name if o is None else f"{t.name}[{o.dtype}]",
+            file=t.source.rsplit(":", 1)[0], time=f"{o.seconds:.3f}" if o else "0",
+        )  # fmt: skip
+        if o is None:
+            ET.SubElement(case, "error", message="cannot be checked").text = t.problem
+        elif o.error:
+            ET.SubElement(case, "error", message=o.error.splitlines()[0]).text = o.error
+        elif o.failure and o.xfail:
+            ET.SubElement(case, "skipped", message=f"expected failure: {o.xfail}")
+        elif o.failure:
+            failed = ", ".join(sorted({r.check for r in o.failure.report.failures}))
+            text = format_report(o.failure.report) + f"\n\nreproduce: {session.reproduce(t, o)}"
+            ET.SubElement(case, "failure", message=f"{t.name} [{o.dtype}]: {failed} failed").text = text
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,87 @@
+"""A checking session: the targets to check, their outcomes, and how to reproduce a failure.
+
+The CLI builds one from its arguments; the console, JSON and JUnit renderers read it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradlab.fuzz import OpOutcome, fuzz_op
+
+
+@dataclass
+class Checked:
+    """One target (an op from the registry or a user module) and its outcome per dtype."""
+
+    name: str
+    style: str
+    source: str
+    select: str  # what `gradlab check` takes to pick this op again
+    op: Any = None
+    spec: Any = None
+    inferred: str | None = None
+    problem: str | None = None
+    outcomes: list[OpOutcome] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.problem:
+            return "error"
+        statuses = [o.status for o in self.outcomes]
+        for worst in ("error", "fail", "xpass", "xfail"):
+            if worst in statuses:
+                return worst
+        return "pass" if statuses else "error"
+
+
+@dataclass
+class Session:
+    targets: list[Checked]
+    dtypes: tuple[str, ...]
+    examples: int
+    seed: int
+    mode: str
+    device: str
+    profile: str
+    timeout: float | None
+
+    @property
+    def exit_code(self) -> int:
+        """0: every check passed; 1: a rule is wrong (or an op could not be checked)."""
+        return 0 if all(t.status in ("pass", "xfail", "xpass") for t in self.targets) else 1
+
+    def run(self, on_start: Callable[[Checked, str], None], progress: Callable[[str, int, int], None]) -> None:
+        for target in self.targets:
+            if target.problem or target.op is None:
+                continue
+            dtypes = [d for d in self.dtypes if target.spec is None or d in target.spec.dtypes]
+            for dtype in dtypes:
+                on_start(target, dtype)
+                target.outcomes.append(
+                    fuzz_op(
+                        target.op, dtype, max_examples=self.examples, seed_=self.seed, spec=target.spec,
+                        progress=progress, mode=self.mode, device=self.device, timeout=self.timeout,
+                    )
+                )  # fmt: skip
+
+    def reproduce(self, target: Checked, outcome: OpOutcome) -> str:
+        """The one command that runs exactly this failure again."""
+        parts = ["gradlab", "check", *shlex.split(target.select)]
+        parts += ["--dtype", outcome.dtype, "--seed", str(self.seed), "--examples", str(self.examples)]
+        if self.mode != "auto":
+            parts += ["--mode", self.mode]
+        if self.device != "cpu":
+            parts += ["--device", self.device]
+        return " ".join(shlex.quote(p) if p not in ("--registry",) else p for p in parts)
+
+
+def select(targets: list[Checked], pattern: str | None) -> list[Checked]:
+    if not pattern:
+        return targets
+    regex = re.compile(pattern)
+    return [t for t in targets if regex.search(t.name)]
