@@ -93,3 +93,13 @@ def test_unbroadcast_sums_exactly_the_broadcast_axes(cot_shape, shape, expected)
     reduced = unbroadcast(g, shape)
     assert reduced.shape == expected
     assert reduced.sum() == pytest.approx(g.sum())
+
+
+def test_an_op_linear_in_some_arguments_holds_the_others_fixed():
+    from gradlab.ops import deflinear
+
+    private = Registry()
+    masked = deflinear(op("masked", lambda x, mask: x * mask, registry=private), 0)
+    x, mask = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 1.0])
+    tangent = masked.jvp((np.ones(3), None), x, mask, out=masked(x, mask))
+    np.testing.assert_array_equal(tangent, mask)

@@ -49,6 +49,7 @@ class Op:
     vjp_joint: Callable[..., Any] | None = None
     jvp_joint: Callable[..., Any] | None = None
     linear: bool = False
+    linear_args: tuple[int, ...] | None = None  # the arguments a linear op is linear in (None: all)
     complex_safe: bool = False
     spec: Any = None
     doc: str = ""
@@ -95,11 +96,13 @@ class Op:
             return self.jvp_joint(tangents, *inputs, out, **params)
         xp = ns(out)
         if self.linear:
-            # the JVP of a linear op is the op itself, applied to the tangents (zeros where none)
-            filled = [
-                x if t is None and not _is_float(x) else (xp.zeros_like(x) if t is None else t)
-                for t, x in zip(tangents, inputs, strict=True)
-            ]
+            # the JVP of a linear op is the op itself, applied to the tangents of the arguments it
+            # is linear in (zeros where none); the other arguments pass through unchanged
+            linear_in = self.linear_args if self.linear_args is not None else range(len(inputs))
+            filled = list(inputs)
+            for i in linear_in:
+                if _is_float(inputs[i]):
+                    filled[i] = tangents[i] if tangents[i] is not None else xp.zeros_like(inputs[i])
             return self.forward(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
@@ -219,9 +222,11 @@ def defjvp(target: Op, *rules: Rule | None) -> Op:
     return target
 
 
-def deflinear(target: Op) -> Op:
-    """Declare ``target`` linear in its array arguments: its JVP is the op applied to the tangents."""
+def deflinear(target: Op, *argnums: int) -> Op:
+    """Declare ``target`` linear in its floating array arguments (or only in ``argnums``, the
+    others being held fixed, like a dropout mask): its JVP is the op applied to the tangents."""
     target.linear = True
+    target.linear_args = tuple(argnums) if argnums else None
     return target
 
 
