@@ -16,7 +16,7 @@ it runs ``check_grads(f, x, vjp=..., jvp=..., mode=M, checks=C)`` for ``M`` in `
   second time to test that they are deterministic);
 * ``wall ms``: best wall time (``time.perf_counter``) over several repeats; repeats and inner loops
   are chosen so each size takes about a second at most, a call that takes over a second runs
-  twice. ``1st call ms`` is the first, cold call (it also counts the calls): in full mode at large
+  twice, one over 15 s once. ``1st call ms`` is the first, cold call (it also counts the calls): in full mode at large
   ``n`` it pays the page faults of gigabytes of fresh memory, which later calls in the same
   process partly reuse;
 * ``ratio``: that wall time divided by the wall time of one forward plus one VJP of the same
@@ -29,8 +29,8 @@ slopes); beyond the cap it prints the number of evaluations it would take and a 
 as ``n**2`` from the largest measured size.
 
 Where PyTorch is importable, ``torch.autograd.gradcheck(fn, (x,), fast_mode=True)`` on the same
-function in float64 is timed too, with the ratio gradlab / torch; otherwise it prints
-``torch not installed: skipped``.
+function in float64 is timed too (a row below each size), with the ratio gradlab / torch;
+otherwise it prints ``torch not installed: skipped``.
 
 Targets (PASS/MISS): projected mode, rev check: the ratio at ``n = 10**6`` within 2x of the ratio at
 ``n = 1000`` (flat in n) and at most 4x the forward + VJP floor (at ``n = 10**6``); faster than
@@ -63,6 +63,8 @@ SEED = 0
 MIN_MEASUREMENT_S = 0.005
 BUDGET_S = 1.0
 ONCE_ABOVE_S = 1.0
+# a call slower than this is not repeated at all (full mode at n = 10000)
+NO_REPEAT_ABOVE_S = 15.0
 # the stencil (gradlab's default method) spends this many evaluations per element in full mode
 FULL_EVALS_PER_ELEMENT = 4
 
@@ -77,7 +79,6 @@ class Counted:
     forward: Callable[[Array], Array]
     derivative: Callable[[Array], Array]  # elementwise d out / d x (of the summand for a loss)
     scalar: bool
-    torch_fn: Callable[[Any], Any] | None = None
     calls: dict[str, int] = field(default_factory=lambda: {"f": 0, "vjp": 0, "jvp": 0})
 
     def f(self, x: Array) -> Array:
@@ -120,12 +121,14 @@ def best_time(fn: Callable[[], Any], first: float | None = None) -> float:
     """Best wall time of ``fn()`` in seconds: a warm-up call, then loops and repeats within ``BUDGET_S``.
 
     ``first`` is the time of a warm-up call already made; a call slower than ``ONCE_ABOVE_S`` is
-    repeated once only.
+    repeated once only, one slower than ``NO_REPEAT_ABOVE_S`` not at all.
     """
     if first is None:
         start = time.perf_counter()
         fn()
         first = time.perf_counter() - start
+    if first >= NO_REPEAT_ABOVE_S:
+        return first
     if first >= ONCE_ABOVE_S:
         start = time.perf_counter()
         fn()
@@ -173,12 +176,19 @@ def measure_check(fn: Counted, x: Array, mode: str, checks: tuple[str, ...], flo
     return Row(x.size, mode, label, best_time(run, first), floor, report.evaluations, calls, status, first)
 
 
-def torch_timing(fn: Counted, x: Array) -> float | None:
-    """Best time of ``torch.autograd.gradcheck(fast_mode=True)`` on ``fn`` at ``x``; None without torch."""
+def load_torch() -> tuple[Any, str]:
+    """PyTorch, or None and why not (a missing or a broken installation)."""
     try:
         import torch
     except ImportError:
-        return None
+        return None, "torch not installed"
+    except Exception as exc:  # a half-installed torch raises OSError from its shared libraries
+        return None, f"torch not importable ({type(exc).__name__}: {exc})"
+    return torch, ""
+
+
+def torch_timing(torch: Any, fn: Counted, x: Array) -> tuple[float, bool]:
+    """Best time of ``torch.autograd.gradcheck(fast_mode=True)`` on ``fn`` at ``x``, and its verdict."""
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     if fn.scalar:
 
@@ -189,7 +199,11 @@ def torch_timing(fn: Counted, x: Array) -> float | None:
         def tfn(v: Any) -> Any:
             return torch.tanh(v) * v
 
-    return best_time(lambda: torch.autograd.gradcheck(tfn, (xt,), fast_mode=True))
+    def run() -> bool:
+        return bool(torch.autograd.gradcheck(tfn, (xt,), fast_mode=True, raise_exception=False))
+
+    passed = run()
+    return best_time(run), passed
 
 
 def _print_header() -> None:
@@ -217,11 +231,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def benchmark(fn: Counted, full_limit: int) -> tuple[list[Row], dict[int, float | None]]:
+def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict[int, float]]:
     print(f"f(x) = {fn.name}")
     _print_header()
     rows: list[Row] = []
-    torch_times: dict[int, float | None] = {}
+    torch_times: dict[int, float] = {}
     largest_full: dict[str, Row] = {}
     rng = np.random.default_rng(SEED)
     for n in SIZES:
@@ -243,12 +257,18 @@ def benchmark(fn: Counted, full_limit: int) -> tuple[list[Row], dict[int, float 
                         largest_full[label] = row
                 rows.append(row)
                 _print_row(row)
-        torch_times[n] = torch_timing(fn, x)
+        if torch is not None:
+            t, passed = torch_timing(torch, fn, x)
+            torch_times[n] = t
+            print(
+                f"{n:>9} torch gradcheck fast_mode: {'pass' if passed else 'FAIL'}, {t * 1e3:.3f} ms,"
+                f" ratio {t / floor:.1f}"
+            )
     print()
     return rows, torch_times
 
 
-def report_targets(fn: Counted, rows: list[Row], torch_times: dict[int, float | None]) -> None:
+def report_targets(fn: Counted, rows: list[Row], torch_times: dict[int, float], torch_missing: str) -> None:
     def ratio(n: int, checks: str = "rev") -> float:
         return next(r.ratio for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
 
@@ -263,12 +283,10 @@ def report_targets(fn: Counted, rows: list[Row], torch_times: dict[int, float | 
     cheap = r_large <= 4
     print(f"  {'PASS' if cheap else 'MISS'}  projected rev <= 4x forward+VJP at n={large:,}: ratio {r_large:.1f}")
     print(f"        (all checks, projected, n={large:,}: ratio {ratio(large, 'all'):.1f})")
-    if all(t is None for t in torch_times.values()):
-        print("  torch not installed: skipped (faster than torch.autograd.gradcheck fast_mode)")
+    if not torch_times:
+        print(f"  {torch_missing}: skipped (faster than torch.autograd.gradcheck fast_mode)")
         return
     for n, t in torch_times.items():
-        if t is None:
-            continue
         for checks in CHECK_SETS:
             ours = next(r.wall for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
             verdict = "PASS" if ours < t else "MISS"
@@ -285,9 +303,14 @@ def main() -> None:
     start = time.perf_counter()
     print("gradlab.check_grads cost; ratio = check wall time / (one forward + one VJP) wall time, same run")
     print("evals = report.evaluations (perturbed forward calls); f/vjp/jvp calls counted around the rules\n")
-    results = [(fn, *benchmark(fn, args.full_limit)) for fn in _functions()]
+    torch, torch_missing = load_torch()
+    if torch is None:
+        print(f"{torch_missing}: skipped\n")
+    else:
+        print(f"torch {torch.__version__}: gradcheck(fast_mode=True) timed on the same functions (CPU, float64)\n")
+    results = [(fn, *benchmark(fn, args.full_limit, torch)) for fn in _functions()]
     for fn, rows, torch_times in results:
-        report_targets(fn, rows, torch_times)
+        report_targets(fn, rows, torch_times, torch_missing)
     print(f"\n({time.perf_counter() - start:.0f} s)")
 
 
