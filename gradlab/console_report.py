@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -54,7 +55,11 @@ def problems(session: Session) -> Iterator[RenderableType]:
             continue
         for o in t.outcomes:
             if o.error:
-                yield Panel(Text(o.error), title=f"[bold red]{t.name}[/] [{o.dtype}]: error", subtitle=t.source)
+                yield Panel(
+                    Text(o.error),
+                    title=f"[bold red]{escape(t.name)}[/] {escape(f'[{o.dtype}]')}: error",
+                    subtitle=escape(t.source),
+                )
             elif o.failure is not None:
                 yield failure_panel(session, t, o)
 
@@ -74,10 +79,11 @@ def failure_panel(session: Session, t: Checked, o: OpOutcome) -> Panel:
     if t.inferred:
         parts.append(Text(t.inferred, style="italic"))
     parts.append(Text.assemble(("reproduce: ", "bold"), (session.reproduce(t, o), "cyan")))
-    title = f"[bold red]{t.name}[/] [{o.dtype}]: " + ", ".join(sorted({r.check for r in report.failures})) + " failed"
+    failed = ", ".join(sorted({r.check for r in report.failures}))
+    title = f"[bold red]{escape(t.name)}[/] {escape(f'[{o.dtype}]')}: {failed} failed"
     if o.xfail:
-        title += f" (expected: {o.xfail})"
-    return Panel(Group(*parts), title=title, subtitle=t.source, title_align="left")
+        title += escape(f" (expected: {o.xfail})")
+    return Panel(Group(*parts), title=title, subtitle=escape(t.source), title_align="left")
 
 
 def _result(r: CheckResult) -> RenderableType:

@@ -80,8 +80,8 @@ def value_pattern(analytic: np.ndarray, numeric: np.ndarray, sizes: Shape = ()) 
     if np.linalg.norm(a - factor * n) <= _CLOSE * norm_a:
         if abs(factor + 1.0) < _CLOSE:
             return "sign flipped: the rule returns -1 x the true derivative"
-        # one element always fits some factor: name it only when it is a round one
-        if abs(factor - 1.0) >= _CLOSE and (a.size > 1 or _is_round(factor)):
+        # a few elements always fit some factor: name it then only when it is a round one
+        if abs(factor - 1.0) >= _CLOSE and (a.size >= 4 or _is_round(factor)):
             return _factor_sentence(factor, sizes)
     if a.ndim >= 2 and a.shape[-1] == a.shape[-2] and a.shape[-1] > 1:
         swapped = np.swapaxes(n, -1, -2)

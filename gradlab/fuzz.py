@@ -141,7 +141,8 @@ def fuzz_op(
     if spec is None:
         outcome.error = f"op {op.name!r} has no spec: add a table to specs/ or an inline spec"
         return outcome
-    outcome.checks = tuple(c for c in spec.checks if c not in ("rev", "adj") or op.has_vjp)
+    runnable = {"rev": op.has_vjp, "fwd": op.has_jvp, "adj": op.has_vjp and op.has_jvp, "form": True}
+    outcome.checks = tuple(c for c in spec.checks if runnable[c])
     if dtype not in spec.dtypes:
         outcome.error = f"dtype {dtype} is not among the spec's dtypes {list(spec.dtypes)}"
         return outcome
@@ -168,16 +169,8 @@ def fuzz_op(
         if report.status == "invalid":
             outcome.rejected += 1
             reject()
-        outcome.examples += 1
-        if progress is not None:
-            progress(op.name, min(outcome.examples, max_examples), max_examples)
-        if report.status == "nondiff":
-            outcome.nondiff += 1
-        for r in report.results:
-            if r.status == "pass":
-                outcome.worst_ratio[r.check] = max(outcome.worst_ratio.get(r.check, 0.0), r.worst_ratio)
-                if r.check in ("rev", "fwd"):
-                    outcome.worst_rel_err = max(outcome.worst_rel_err, r.max_rel_err)
+        if not last_failure:  # once a failure is found, the rest is shrinking, not new examples
+            _count(outcome, report, progress, op.name, max_examples)
         if report.status == "fail":
             last_failure.append((example, report))
             raise _Failed(report.format())
@@ -248,6 +241,19 @@ def _time_limit(seconds: float | None, name: str, record: list[OpTimeout]) -> An
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _count(outcome: OpOutcome, report: GradCheckReport, progress: Progress | None, name: str, planned: int) -> None:
+    outcome.examples += 1
+    if progress is not None:
+        progress(name, min(outcome.examples, planned), planned)
+    if report.status == "nondiff":
+        outcome.nondiff += 1
+    for r in report.results:
+        if r.status == "pass":
+            outcome.worst_ratio[r.check] = max(outcome.worst_ratio.get(r.check, 0.0), r.worst_ratio)
+            if r.check in ("rev", "fwd"):
+                outcome.worst_rel_err = max(outcome.worst_rel_err, r.max_rel_err)
 
 
 def _blob(exc: BaseException) -> str | None:

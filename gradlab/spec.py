@@ -141,6 +141,8 @@ def parse_spec(op: str, table: Any, source: str = "<inline>") -> Spec:
         if key not in known:
             raise fail(key, f"unknown field; the fields are {', '.join(sorted(known))}")
     shape = table.get("shape")
+    if isinstance(shape, str):
+        shape = "".join(shape.split())  # "(n, d)" and "(n,d)" alike
     if not isinstance(shape, str) or not (_SIGNATURE.match(shape) or shape in SHAPE_RULES):
         raise fail(
             "shape",
