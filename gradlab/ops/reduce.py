@@ -36,23 +36,35 @@ deflinear(mean)
 defvjp(mean, lambda g, ans, x, axis=None, keepdims=False: _spread(g, x, axis, keepdims) / _count(x, axis))
 
 
+def _reduction(name, forward, partial):
+    """A reduction whose rules multiply by ``partial(ans, x, axis, keepdims, **params)``: the
+    derivative of each output element with respect to each element of ``x`` it reduces (x's shape).
+
+    VJP: the cotangent re-expanded over x, times ``partial``; JVP: ``partial`` times the tangent,
+    reduced like the forward.
+    """
+    made = op(name, forward, family=FAMILY)
+
+    def vjp(g, ans, x, axis=None, keepdims=False, **params):
+        return _expand(g, x, axis, keepdims) * partial(ans, x, axis, keepdims, **params)
+
+    def jvp(t, ans, x, axis=None, keepdims=False, **params):
+        return _reduce(t * partial(ans, x, axis, keepdims, **params), axis, keepdims)
+
+    defvjp(made, vjp)
+    defjvp(made, jvp)
+    return made
+
+
 # --- smooth ---
 
 
-@op(family=FAMILY)
-def prod(x, axis=None, keepdims=False):
-    """Product over ``axis`` (rules divide by x: x != 0)."""
+def _prod(x, axis=None, keepdims=False):
+    """Product over ``axis`` (the rules divide by x: x != 0)."""
     return ns(x).prod(x, axis=axis, keepdims=keepdims)
 
 
-defvjp(prod, lambda g, ans, x, axis=None, keepdims=False: _expand(g * ans, x, axis, keepdims) / x)
-defjvp(
-    prod, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _expand(ans, x, axis, keepdims) / x, axis, keepdims)
-)
-
-
-@op(family=FAMILY)
-def logsumexp(x, axis=None, keepdims=False):
+def _logsumexp(x, axis=None, keepdims=False):
     """log(sum(exp(x))) over ``axis``, stable: the max is subtracted before exp."""
     xp = ns(x)
     top = xp.max(x, axis=axis, keepdims=True)
@@ -60,51 +72,18 @@ def logsumexp(x, axis=None, keepdims=False):
     return xp.log(total) + xp.reshape(top, total.shape)
 
 
-defvjp(
-    logsumexp,
-    lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _softmax(ans, x, axis, keepdims),
-)
-defjvp(
-    logsumexp,
-    lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _softmax(ans, x, axis, keepdims), axis, keepdims),
-)
-
-
-@op(family=FAMILY)
-def var(x, axis=None, keepdims=False, ddof=0):
+def _var(x, axis=None, keepdims=False, ddof=0):
     """Variance over ``axis``: sum((x - mean)**2) / (N - ddof) (numpy's default ddof=0)."""
     d = _centered(x, axis)
     return ns(x).sum(d * d, axis=axis, keepdims=keepdims) / (_count(x, axis) - ddof)
 
 
-defvjp(var, lambda g, ans, x, axis=None, keepdims=False, ddof=0: _expand(g, x, axis, keepdims) * _dvar(x, axis, ddof))
-defjvp(var, lambda t, ans, x, axis=None, keepdims=False, ddof=0: _reduce(t * _dvar(x, axis, ddof), axis, keepdims))
-
-
-@op(family=FAMILY)
-def std(x, axis=None, keepdims=False, ddof=0):
+def _std(x, axis=None, keepdims=False, ddof=0):
     """Standard deviation over ``axis``: sqrt(var(x, axis, ddof))."""
-    return ns(x).sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+    return ns(x).sqrt(_var(x, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
-# d std = d var / (2 std); NOTE: where std == 0 the rules return 0: exact for one element (std is
-# constant 0 there), a valid subgradient at a constant slice of >= 2 elements (a kink, like abs at 0)
-defvjp(
-    std,
-    lambda g, ans, x, axis=None, keepdims=False, ddof=0: (
-        _expand(g * _half_inv(ans), x, axis, keepdims) * _dvar(x, axis, ddof)
-    ),
-)
-defjvp(
-    std,
-    lambda t, ans, x, axis=None, keepdims=False, ddof=0: (
-        _reduce(t * _dvar(x, axis, ddof), axis, keepdims) * _half_inv(ans)
-    ),
-)
-
-
-@op(family=FAMILY)
-def norm(x, axis=None, keepdims=False):
+def _norm(x, axis=None, keepdims=False):
     """The 2-norm sqrt(sum(x**2)) over ``axis``, scaled by max|x| against overflow and underflow."""
     xp = ns(x)
     top = xp.max(xp.abs(x), axis=axis, keepdims=True)
@@ -113,36 +92,34 @@ def norm(x, axis=None, keepdims=False):
     return root * xp.reshape(scale, root.shape)
 
 
-# NOTE: where the norm is 0 (all of a slice is 0: a kink) the rules return the subgradient 0
-defvjp(norm, lambda g, ans, x, axis=None, keepdims=False: _expand(g * _inv(ans), x, axis, keepdims) * x)
-defjvp(norm, lambda t, ans, x, axis=None, keepdims=False: _reduce(t * x, axis, keepdims) * _inv(ans))
+# each partial(ans, x, axis, keepdims, **params): d out / d x, one value per element of x
+prod = _reduction("prod", _prod, lambda ans, x, axis, keepdims: _expand(ans, x, axis, keepdims) / x)
+logsumexp = _reduction("logsumexp", _logsumexp, lambda ans, x, axis, keepdims: _softmax(ans, x, axis, keepdims))
+var = _reduction("var", _var, lambda ans, x, axis, keepdims, ddof=0: _dvar(x, axis, ddof))
+# NOTE: where std == 0 (or norm == 0) the rules give 0: exact over one element (std is 0 for every
+# x there), a valid subgradient at a constant (all-zero) slice of >= 2 elements, a kink like abs at 0
+std = _reduction(
+    "std", _std, lambda ans, x, axis, keepdims, ddof=0: _expand(_inv(2 * ans), x, axis, keepdims) * _dvar(x, axis, ddof)
+)
+norm = _reduction("norm", _norm, lambda ans, x, axis, keepdims: _expand(_inv(ans), x, axis, keepdims) * x)
 
 
 # --- kinks at ties ---
 
 
-@op(family=FAMILY)
-def max(x, axis=None, keepdims=False):
+def _max(x, axis=None, keepdims=False):
     """Largest value over ``axis``."""
     return ns(x).max(x, axis=axis, keepdims=keepdims)
 
 
-@op(family=FAMILY)
-def min(x, axis=None, keepdims=False):
+def _min(x, axis=None, keepdims=False):
     """Smallest value over ``axis``."""
     return ns(x).min(x, axis=axis, keepdims=keepdims)
 
 
 # NOTE: max and min share the derivative evenly among tied extremes (a subgradient at the kink)
-for _extreme in (max, min):
-    defvjp(
-        _extreme,
-        lambda g, ans, x, axis=None, keepdims=False: _expand(g, x, axis, keepdims) * _winners(ans, x, axis, keepdims),
-    )
-    defjvp(
-        _extreme,
-        lambda t, ans, x, axis=None, keepdims=False: _reduce(t * _winners(ans, x, axis, keepdims), axis, keepdims),
-    )
+max = _reduction("max", _max, lambda ans, x, axis, keepdims: _winners(ans, x, axis, keepdims))
+min = _reduction("min", _min, lambda ans, x, axis, keepdims: _winners(ans, x, axis, keepdims))
 
 
 # --- helpers ---
@@ -205,7 +182,3 @@ def _inv(a):
     xp = ns(a)
     nonzero = a != 0
     return xp.where(nonzero, 1 / xp.where(nonzero, a, xp.ones_like(a)), xp.zeros_like(a))
-
-
-def _half_inv(a):
-    return 0.5 * _inv(a)
