@@ -5,7 +5,7 @@ What it measures
 For each test function and each of 1000 seeded random points, the relative error of a numerical
 directional derivative against the exact one. The gradlab methods (``stencil`` = default,
 ``richardson`` = high accuracy, ``central``, ``complex``) are called through
-:func:`gradlab.numerics.derivative_along` exactly as :mod:`gradlab.checks` calls it:
+:func:`gradlab.numerics.adaptive_sample` exactly as :mod:`gradlab.checks` calls it:
 ``g(t) = f(x + t d)`` returning a flat float64 (or complex128) array, ``g0 = g(0)`` and the step
 ``h = step_factor(method, eps) * min_j max(1, |x_j|) / |d_j|`` (for a scalar ``x`` with ``d = 1`` this
 is ``step_factor * max(1, |x|)``). The complex step perturbs complex128 inputs with ``t = i h``.
@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import approx_fprime
 
-from gradlab.numerics import derivative_along, step_factor
+from gradlab.numerics import adaptive_sample, step_factor
 
 N_POINTS = 1000
 SEED = 20240607
@@ -150,7 +150,7 @@ def gradlab_derivative(f: Callable[[Array], Array], x: Array, d: Array, method: 
         return np.reshape(f(x + t * d), (-1,))
 
     h = _step(step_factor(method, EPS64), x, d)
-    value = derivative_along(g, g(0.0), h, method, EPS64, np).value
+    value = adaptive_sample(g, g(0.0), h, method, EPS64, np).estimate(np).value
     return float(np.real(value[0]))
 
 

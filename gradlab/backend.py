@@ -104,7 +104,8 @@ def signed_probe(rng: np.random.Generator, xp: Namespace, shape: tuple[int, ...]
     non-linear in its cotangent, such as ``g * abs(g)``, is still caught).
     Drawn on the host from ``rng`` (reproducible across backends) and moved once.
     """
-    values = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+    t = 2.0 * rng.random(shape) - 1.0  # uniform in [-1, 1): its sign and magnitude make the probe
+    values = np.copysign(0.5 + np.abs(t), t)
     return xp.asarray(values, dtype=dtype, device=dev)
 
 

@@ -13,14 +13,14 @@ import heapq
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gradlab import backend, diagnose, form, tolerances
+from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, Numeric, compare, to_result, unravel
 from gradlab.errors import GradlabError
-from gradlab.numerics import METHODS, Derivative, adaptive_derivative, step_factor
+from gradlab.numerics import METHODS, Samples, adaptive_sample, step_factor
 from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch
 from gradlab.tolerances import Tolerance
 
@@ -33,16 +33,6 @@ FULL_MODE_LIMIT = 256
 # directional derivatives a failed projected check may spend locating the wrong entries
 LOCALISE_BUDGET = 128
 LOCALISE_LEAVES = 8
-# rows of mismatches kept in a result
-MAX_MISMATCHES = 10
-# relative errors are measured against at least this fraction of the largest derivative
-REL_ERR_FLOOR = 1e-6
-# arrays larger than this are not copied into a result for the report
-REPORT_ARRAY_LIMIT = 100_000
-# a kink explains a disagreement when the non-smoothness is at least this fraction of it
-KINK_FRACTION = 0.5
-# non-smoothness this many times the tolerance marks a kink even where the rule agrees
-KINK_RATIO = 100.0
 
 
 def check_grads(
@@ -103,33 +93,6 @@ def check_grads(
     """
     run = _Run.start(f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names)
     return run.report()
-
-
-@dataclass
-class _Columns:
-    """Numerical derivatives of the output along a set of directions, one row per direction."""
-
-    value: Array
-    error: Array
-    roughness: tuple[Array, ...]
-    one_sided: tuple[Array, ...]
-
-
-@dataclass
-class _Compared:
-    """An elementwise comparison, on the device, before it becomes a :class:`CheckResult`."""
-
-    analytic: Array
-    numeric: Array
-    diff: Array
-    limit: Array
-    wrong: Array
-    kinked: Array
-    undefined: Array
-
-    @property
-    def ratio(self) -> Any:
-        return self.diff / self.limit
 
 
 class _Run:
@@ -233,7 +196,8 @@ class _Run:
     def _prepare(self, problems: list[str]) -> bool:
         """Run the forward (twice), choose the precision of the numerics. False: stop here."""
         xp = self.xp
-        first = form.call_forward(xp, self.f, self.inputs, self.names)
+        strict = "form" in self.checks
+        first = form.call_forward(xp, self.f, self.inputs, self.names, strict)
         problems += first.problems
         if not first.usable:
             self.results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
@@ -246,8 +210,8 @@ class _Run:
             )
             self.results.append(CheckResult("form", "invalid", "forward", message))
             return False
-        second = form.call_forward(xp, self.f, self.inputs, self.names)
-        if second.usable and form.differs(xp, self.out, second.value) is not None:
+        second = form.call_forward(xp, self.f, self.inputs, self.names, strict) if strict else None
+        if second is not None and second.usable and form.differs(xp, self.out, second.value) is not None:
             problems.append(
                 "the forward is not deterministic: two calls with the same inputs differ"
                 " (random numbers without a fixed seed?); numerical derivatives need a deterministic function"
@@ -293,22 +257,24 @@ class _Run:
             {i: backend.signed_probe(rng, xp, tuple(self.inputs[i].shape), self.inputs[i].dtype, dev) for i in self.wrt}
             for _ in range(self.n_probes)
         ]
-        cots = self._call_vjps(problems) if self.vjp is not None else None
-        tans = self._call_jvps(problems) if self.jvp is not None else None
-        if "form" in self.checks:
-            self.results.append(
-                CheckResult(
-                    "form", "fail" if problems else "pass", "rules", "; ".join(problems), details=list(problems)
-                )
-            )
-        if self.mode == "full" and (("rev" in self.checks and cots) or ("fwd" in self.checks and tans)):
-            self.columns = {i: self._columns(i) for i in self.wrt}
-        if "rev" in self.checks and cots:
+        self.along_cache: dict[tuple[int, int], Samples] = {}
+        wanted = set(self.checks)
+        need_vjp = self.vjp is not None and bool(wanted & {"rev", "adj", "form"})
+        need_jvp = self.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
+        cots = self.vjp_values = self._call_vjps(problems) if need_vjp else None
+        tans = self._call_jvps(problems) if need_jvp else None
+        if "form" in wanted:
+            status = "fail" if problems else "pass"
+            self.results.append(CheckResult("form", status, "rules", "; ".join(problems), details=list(problems)))
+        run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
+        if self.mode == "full" and (run_rev or run_fwd):
+            self._full_numerics(judge=bool(cots))
+        if run_rev:
             for i in self.wrt:
                 self.results.append(self._check_rev(i, cots))
-        if "fwd" in self.checks and tans:
+        if run_fwd:
             self.results.append(self._check_fwd(tans))
-        if "adj" in self.checks and cots and tans:
+        if "adj" in wanted and cots and tans:
             self.results.append(self._check_adj(cots, tans))
         self._cross_diagnose()
 
@@ -317,12 +283,14 @@ class _Run:
     def _call_vjps(self, problems: list[str]) -> list[list[Array]] | None:
         out = []
         for k, v in enumerate(self.v):
-            call = form.call_vjp(self.xp, self.vjp, v, self.inputs, self.out, self.wrt, self.names)
+            call = form.call_vjp(self.xp, self.vjp, v, self.inputs, self.out, self.wrt, self.names, self.strict)
             if k == 0:
                 problems += call.problems
             if not call.usable:
                 return None
             out.append(call.value)
+        if not self.strict:
+            return out
         again = form.call_vjp(self.xp, self.vjp, self.v[0], self.inputs, self.out, self.wrt, self.names)
         if again.usable:
             for i, a, b in zip(self.wrt, out[0], again.value, strict=True):
@@ -338,12 +306,14 @@ class _Run:
         out = []
         for k, u in enumerate(self.u):
             tangents = [u.get(i) for i in range(len(self.inputs))]
-            call = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names)
+            call = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names, self.strict)
             if k == 0:
                 problems += call.problems
             if not call.usable:
                 return None
             out.append(call.value)
+        if not self.strict:
+            return out
         tangents = [self.u[0].get(i) for i in range(len(self.inputs))]
         again = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names)
         if again.usable:
@@ -362,13 +332,15 @@ class _Run:
                 f"{self.name}: the forward returned {type(out).__name__} of shape"
                 f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
             )
-        return out
+        return xp_flat(self.xp, out)
 
-    def _derivative(self, g: Callable[[Any], Array], h: float) -> Derivative:
-        return adaptive_derivative(g, self.g0, h, self.method, self.eval_eps, self.xp)
+    def _projector(self, weights: Array) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
+        """A projection of output-shaped samples on ``weights`` ((m,) or (P, m)), and its absolute twin."""
+        magnitudes = self.xp.abs(weights)
+        return (lambda a: weights @ a), (lambda a: magnitudes @ a)
 
-    def _along(self, directions: dict[int, Array]) -> Derivative:
-        """Derivative of the output (flattened) along ``directions`` (input index -> direction)."""
+    def _along(self, directions: dict[int, Array], judge: Any = None) -> Samples:
+        """Samples of the output (flattened) along ``directions`` (input index -> direction)."""
         xp = self.xp
         factor = step_factor(self.method, self.eval_eps)
         h = factor * min((_largest_step(xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
@@ -379,9 +351,9 @@ class _Run:
             args = list(self.eval_inputs)
             for i in directions:
                 args[i] = base[i] + t * dirs[i]
-            return xp.reshape(self._evaluate(args), (-1,))
+            return self._evaluate(args)
 
-        return self._derivative(g, h)
+        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
 
     def _perturbable(self, i: int) -> Array:
         x = self.eval_inputs[i]
@@ -389,13 +361,13 @@ class _Run:
             return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
         return x
 
-    def _element(self, i: int, flat_index: int) -> Derivative:
-        """Derivative of the output (flattened) with respect to one element of input ``i``."""
+    def _element(self, i: int, flat_index: int, judge: Any = None) -> Samples:
+        """Samples of the output (flattened) along one element of input ``i``."""
         xp = self.xp
         base = self._perturbable(i)
         shape = tuple(base.shape)
         work = xp.reshape(backend.copy(xp, base), (-1,))
-        x0 = work[flat_index]
+        x0 = backend.copy(xp, work[flat_index])  # a copy: on CuPy an indexed element is a view
         h = step_factor(self.method, self.eval_eps) * max(1.0, abs(complex(x0)))
         if self.method != "complex":
             h = float((x0 + h) - x0)  # the step actually taken, after rounding x0 + h
@@ -406,21 +378,79 @@ class _Run:
             args[i] = xp.reshape(work, shape)
             try:
                 # a copy: the output may be a view of the perturbed input, restored below
-                return xp.reshape(backend.copy(xp, self._evaluate(args)), (-1,))
+                return backend.copy(xp, self._evaluate(args))
             finally:
                 work[flat_index] = x0
 
-        return self._derivative(g, h)
+        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
 
-    def _columns(self, i: int) -> _Columns:
+    def _rev_numeric(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
+        """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)
+        or several (P, m). The subgradient hull is taken per Jacobian entry (each entry's one-sided
+        derivatives weighted by the probe's sign) before summing."""
         xp = self.xp
-        parts = [self._element(i, j) for j in range(int(self.inputs[i].size))]
-        if not parts:
-            empty = xp.zeros((0, int(self.out.size)), dtype=self.g0.dtype)
-            return _Columns(empty, empty, (), ())
-        rough = tuple(xp.stack([p.roughness[r] for p in parts]) for r in range(len(parts[0].roughness)))
-        sides = tuple(xp.stack([p.one_sided[s] for p in parts]) for s in range(len(parts[0].one_sided)))
-        return _Columns(xp.stack([p.value for p in parts]), xp.stack([p.error for p in parts]), rough, sides)
+        projected = samples.map(*self._projector(weights)).estimate(xp)
+        lo = hi = None
+        if hull and samples.method != "complex":
+            sides = xp.stack(samples.estimate(xp).one_sided)  # (sides, m)
+            weighted = xp.expand_dims(weights, axis=-2) * sides  # (..., sides, m)
+            lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
+            hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
+        return Numeric(projected.value, projected.error, _kink(xp, projected.roughness), lo, hi)
+
+    def _full_numerics(self, judge: bool) -> None:
+        """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
+        xp, dtype = self.xp, self.g0.dtype
+        probes = xp.stack([xp_flat(xp, xp.astype(v, dtype)) for v in self.v])  # (P, m)
+        self.rev_numeric: dict[int, Numeric] = {}
+        self.fwd_samples: list[Samples | None] = [None] * self.n_probes
+        self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
+        for i in self.wrt:
+            rows = []
+            u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
+            for j in range(int(self.inputs[i].size)):
+                samples = self._element(i, j, self._projector(probes) if judge else None)
+                rows.append(self._rev_numeric(samples, probes))
+                self._accumulate_fwd(samples, [float(u[k][j]) for k in range(self.n_probes)])
+            self.rev_numeric[i] = _stack_numeric(xp, rows, self.n_probes, dtype)
+
+    def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
+        xp = self.xp
+        sides = xp.stack(samples.estimate(xp).one_sided) if samples.method != "complex" else None
+        for k, w in enumerate(weights):
+            term = samples.map(lambda a, w=w: w * a, lambda a, w=w: abs(w) * a)
+            self.fwd_samples[k] = term if self.fwd_samples[k] is None else self.fwd_samples[k] + term
+            if sides is not None:
+                lo, hi = xp.min(w * sides, axis=0), xp.max(w * sides, axis=0)
+                hull = self.fwd_hull[k]
+                self.fwd_hull[k] = [lo, hi] if not hull else [hull[0] + lo, hull[1] + hi]
+
+    def _projected_samples(self, k: int, i: int) -> Samples:
+        """Samples along probe ``u[k]`` of input ``i``, computed once and shared by rev and fwd."""
+        key = (k, i)
+        if key not in self.along_cache:
+            judge = None
+            if self.vjp_values is not None:
+                judge = self._projector(xp_flat(self.xp, self.xp.astype(self.v[k], self.g0.dtype)))
+            self.along_cache[key] = self._along({i: self.u[k][i]}, judge)
+        return self.along_cache[key]
+
+    def _fwd_numeric(self, k: int) -> Numeric:
+        xp = self.xp
+        if self.mode == "full":
+            samples, hull = self.fwd_samples[k], self.fwd_hull[k]
+        else:
+            samples, hull = None, []
+            for i in self.wrt:
+                part = self._projected_samples(k, i)
+                samples = part if samples is None else samples + part
+        assert samples is not None
+        estimate = samples.estimate(xp)
+        if not hull and estimate.one_sided:
+            sides = xp.stack(estimate.one_sided)
+            hull = [xp.min(sides, axis=0), xp.max(sides, axis=0)]
+        lo, hi = (hull[0], hull[1]) if hull else (None, None)
+        return Numeric(estimate.value, estimate.error, _kink(xp, estimate.roughness), lo, hi)
 
     # ---- rev -----------------------------------------------------------------------------------
 
@@ -431,47 +461,41 @@ class _Run:
         a_eps = backend.eps(xp, self.inputs[i].dtype)
         shape = tuple(self.inputs[i].shape)
         worst: tuple[float, CheckResult] | None = None
-        for k, v in enumerate(self.v):
-            analytic = xp.reshape(self._in_eval(cots[k][position]), (-1,))
-            vv = xp.reshape(xp.astype(v, self.g0.dtype), (-1,))
+        for k in range(self.n_probes):
+            analytic = xp_flat(xp, _float(xp, cots[k][position], self.g0.dtype))
             if self.mode == "full":
-                result = self._rev_full(i, analytic, vv, tol, a_eps, shape)
+                numeric = self.rev_numeric[i]
+                column = Numeric(*(None if f is None else f[:, k] for f in _fields(numeric)))
+                compared = compare(xp, analytic, column, tol, a_eps)
+                result = to_result(xp, "rev", self.names[i], compared, shape, tol, self.mode, self._sizes())
             else:
-                result = self._rev_projected(i, k, analytic, vv, tol, a_eps, shape)
+                result = self._rev_projected(i, k, analytic, tol, a_eps, shape)
             score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
             if worst is None or score > worst[0]:
                 worst = (score, result)
         assert worst is not None
-        return worst[1]
+        return self._explain_rev(worst[1], i)
 
-    def _rev_full(self, i: int, analytic: Array, v: Array, tol: Tolerance, a_eps: float, shape: tuple) -> CheckResult:
-        xp, cols = self.xp, self.columns[i]
-        numeric = cols.value @ v
-        error = tolerances.propagated_error(xp, cols.error @ xp.abs(v), cols.error**2 @ v**2)
-        kink = _kink(xp, [r @ v for r in cols.roughness])
-        sides = [s @ v for s in cols.one_sided]
-        compared = self._compare(analytic, numeric, error, kink, sides, tol, a_eps)
-        result = self._result("rev", self.names[i], compared, shape, tol)
-        return self._explain_rev(result, i)
+    @property
+    def strict(self) -> bool:
+        """Whether the ``form`` check runs: copies, mutation and determinism checks of the rules."""
+        return "form" in self.checks
+
+    def _sizes(self) -> tuple[int, ...]:
+        return tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
 
     def _rev_projected(
-        self, i: int, k: int, analytic: Array, v: Array, tol: Tolerance, a_eps: float, shape: tuple
+        self, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
     ) -> CheckResult:
-        u = self.xp.reshape(self.xp.astype(self.u[k][i], self.g0.dtype), (-1,))
+        xp = self.xp
+        v = xp_flat(xp, xp.astype(self.v[k], self.g0.dtype))
+        u = xp_flat(xp, xp.astype(self.u[k][i], self.g0.dtype))
         n = int(analytic.size)
-        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps)
+        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, self._projected_samples(k, i))
         base = CheckResult(
-            "rev",
-            "pass",
-            self.names[i],
-            size=n,
-            rtol=tol.rtol,
-            atol=tol.atol,
-            mode="projected",
-            max_abs_err=abs(gap),
-            max_rel_err=abs(gap) / max(abs(numeric), 1e-300),
-            worst_ratio=abs(gap) / limit,
-        )
+            "rev", "pass", self.names[i], size=n, rtol=tol.rtol, atol=tol.atol, mode="projected",
+            max_abs_err=abs(gap), max_rel_err=abs(gap) / max(abs(numeric), 1e-300), worst_ratio=abs(gap) / limit,
+        )  # fmt: skip
         if not math.isfinite(gap):
             base.status = "invalid"
             base.message = (
@@ -480,8 +504,55 @@ class _Run:
             return base
         if score <= 1.0:
             return base
-        # bisect: always open the block that disagrees most (or is least smooth)
-        heap: list[tuple[float, int, int]] = [(-score, 0, n)]
+        leaves = self._bisect(i, k, analytic, v, u, score, tol, a_eps)
+        if not leaves:
+            base.status = "fail"
+            base.message = (
+                f"<VJP(v), u> and <v, J u> differ by {abs(gap):.3g} (limit {limit:.3g}) but no single entry"
+                " stands out: a small error spread over many entries"
+            )
+            return base
+        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
+
+    def _block(
+        self,
+        i: int,
+        k: int,
+        analytic: Array,
+        v: Array,
+        u: Array,
+        start: int,
+        stop: int,
+        tol: Tolerance,
+        a_eps: float,
+        samples: Samples | None = None,
+    ) -> tuple[float, float, float, float]:
+        """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
+
+        Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
+        numeric value.
+        """
+        xp = self.xp
+        if samples is None:
+            mask = xp.zeros(int(u.size), dtype=u.dtype)
+            mask[start:stop] = 1
+            direction = xp.reshape(xp.astype(u * mask, self.u[k][i].dtype), tuple(self.u[k][i].shape))
+            samples = self._along({i: direction}, self._projector(v))
+        numeric = self._rev_numeric(samples, v, hull=False)
+        value = float(numeric.value)
+        gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - value
+        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, tol, a_eps))
+        score = abs(gap) / limit
+        if numeric.kink is not None:
+            score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
+        return gap, limit, score, value
+
+    def _bisect(
+        self, i: int, k: int, analytic: Array, v: Array, u: Array, score: float, tol: Tolerance, a_eps: float
+    ) -> list[int]:
+        """Split the failed projection into halves, always opening the block that disagrees most
+        (or is least smooth), down to single elements."""
+        heap: list[tuple[float, int, int]] = [(-score, 0, int(analytic.size))]
         leaves: list[int] = []
         budget = LOCALISE_BUDGET
         while heap and budget > 0 and len(leaves) < LOCALISE_LEAVES:
@@ -495,38 +566,7 @@ class _Run:
                 child = self._block(i, k, analytic, v, u, lo, hi, tol, a_eps)[2]
                 if child > 1.0:
                     heapq.heappush(heap, (-child, lo, hi))
-        if not leaves:
-            base.status = "fail"
-            base.message = (
-                f"<VJP(v), u> and <v, J u> differ by {abs(gap):.3g} (limit {limit:.3g}) but no single entry"
-                " stands out: a small error spread over many entries"
-            )
-            return self._explain_rev(base, i)
-        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
-
-    def _block(
-        self, i: int, k: int, analytic: Array, v: Array, u: Array, start: int, stop: int, tol: Tolerance, a_eps: float
-    ) -> tuple[float, float, float, float]:
-        """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
-
-        Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
-        numeric value.
-        """
-        xp = self.xp
-        direction = u
-        if stop - start < int(u.size):
-            mask = xp.zeros(int(u.size), dtype=u.dtype)
-            mask[start:stop] = 1
-            direction = u * mask
-        d = self._along({i: xp.reshape(xp.astype(direction, self.u[k][i].dtype), tuple(self.u[k][i].shape))})
-        numeric = float(xp.sum(v * d.value))
-        gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - numeric
-        err = _projected_error(xp, v, d.error)
-        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], err, tol, a_eps))
-        score = abs(gap) / limit
-        if d.roughness:
-            score = max(score, float(_kink(xp, [xp.sum(v * r) for r in d.roughness])) / (KINK_RATIO * limit))
-        return gap, limit, score, numeric
+        return sorted(leaves)
 
     def _leaf_result(
         self,
@@ -540,18 +580,12 @@ class _Run:
         shape: tuple,
     ) -> CheckResult:
         xp = self.xp
-        leaves = sorted(leaves)
-        parts = [self._element(i, j) for j in leaves]
-        numeric = xp.stack([xp.sum(v * p.value) for p in parts])
-        error = xp.stack([_projected_error(xp, v, p.error) for p in parts])
-        kink = _kink(
-            xp, [xp.stack([xp.sum(v * p.roughness[r]) for p in parts]) for r in range(len(parts[0].roughness))]
-        )
-        sides = [xp.stack([xp.sum(v * p.one_sided[s]) for p in parts]) for s in range(len(parts[0].one_sided))]
+        rows = [self._rev_numeric(self._element(i, j, self._projector(v)), v) for j in leaves]
+        numeric = _stack_numeric(xp, rows, None, self.g0.dtype)
         a = xp.stack([analytic[j] for j in leaves])
-        compared = self._compare(a, numeric, error, kink, sides, tol, a_eps)
-        located = self._result("rev", self.names[i], compared, (len(leaves),), tol)
-        flat_to_index = [tuple(int(c) for c in np.unravel_index(j, shape)) for j in leaves]
+        located = to_result(xp, "rev", self.names[i], compare(xp, a, numeric, tol, a_eps), (len(leaves),), tol,
+                            "projected", self._sizes())  # fmt: skip
+        flat_to_index = [unravel(j, shape) for j in leaves]
         base.mismatches = [
             Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)
             for m in located.mismatches
@@ -563,19 +597,17 @@ class _Run:
             base.worst_index = base.mismatches[0].index
             base.max_abs_err = max(m.abs_err for m in base.mismatches)
             base.max_rel_err = located.max_rel_err
-        if located.status == "pass":
-            located.status = "fail"  # the projection failed even if the entries found are each in tolerance
-        base.status = located.status
+        base.status = "fail" if located.status == "pass" else located.status
         found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
         base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
         if base.status == "nondiff":
             base.message = "the op is not differentiable at these inputs (a kink); the projection was bisected to it"
         if int(analytic.size) <= REPORT_ARRAY_LIMIT:
             host = np.full(int(analytic.size), np.nan)
-            host[leaves] = backend.to_host(numeric)
+            host[leaves] = backend.to_host(numeric.value)
             base.numeric = host.reshape(shape)
             base.analytic = backend.to_host(analytic).reshape(shape)
-        return self._explain_rev(base, i)
+        return base
 
     def _explain_rev(self, result: CheckResult, i: int) -> CheckResult:
         if result.status != "fail":
@@ -593,45 +625,14 @@ class _Run:
         a_eps = backend.eps(xp, self.out.dtype)
         worst: tuple[float, CheckResult] | None = None
         for k in range(self.n_probes):
-            numeric = self._numeric_jvp(k)
-            analytic = xp.reshape(_float(xp, tans[k], self.g0.dtype), (-1,))
-            compared = self._compare(
-                analytic,
-                numeric.value,
-                numeric.error,
-                _kink(xp, list(numeric.roughness)),
-                list(numeric.one_sided),
-                tol,
-                a_eps,
-            )
-            result = self._result("fwd", "output", compared, tuple(self.out.shape), tol)
+            analytic = xp_flat(xp, _float(xp, tans[k], self.g0.dtype))
+            compared = compare(xp, analytic, self._fwd_numeric(k), tol, a_eps)
+            result = to_result(xp, "fwd", "output", compared, tuple(self.out.shape), tol, self.mode, self._sizes())
             score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
             if worst is None or score > worst[0]:
                 worst = (score, result)
         assert worst is not None
         return worst[1]
-
-    def _numeric_jvp(self, k: int) -> Derivative:
-        xp = self.xp
-        if self.mode == "projected":
-            return self._along(self.u[k])
-        value = error = None
-        rough: list[Array] = []
-        lo_hi: list[Array] = []
-        for i in self.wrt:
-            cols = self.columns[i]
-            u = xp.reshape(xp.astype(self.u[k][i], self.g0.dtype), (-1,))
-            term = u @ cols.value
-            term_err = tolerances.propagated_error(xp, xp.abs(u) @ cols.error, u**2 @ cols.error**2)
-            value = term if value is None else value + term
-            error = term_err if error is None else error + term_err
-            terms = [u @ r for r in cols.roughness]
-            rough = terms if not rough else [a + b for a, b in zip(rough, terms, strict=True)]
-            if cols.one_sided:
-                along = xp.stack([u[:, None] * s for s in cols.one_sided])  # (sides, n, m)
-                lo, hi = xp.sum(xp.min(along, axis=0), axis=0), xp.sum(xp.max(along, axis=0), axis=0)
-                lo_hi = [lo, hi] if not lo_hi else [lo_hi[0] + lo, lo_hi[1] + hi]
-        return Derivative(value, error, tuple(rough), tuple(lo_hi))
 
     # ---- adj -----------------------------------------------------------------------------------
 
@@ -685,118 +686,28 @@ class _Run:
                 " error, or they differentiate a different function than the forward computes"
             )
 
-    # ---- comparing -----------------------------------------------------------------------------
-
-    def _in_eval(self, a: Array) -> Array:
-        return _float(self.xp, a, self.g0.dtype)
-
-    def _compare(
-        self,
-        analytic: Array,
-        numeric: Array,
-        error: Array,
-        kink: Array | None,
-        sides: list[Array],
-        tol: Tolerance,
-        a_eps: float,
-    ) -> _Compared:
-        xp = self.xp
-        undefined = ~xp.isfinite(numeric)
-        numeric_safe = xp.where(undefined, xp.zeros_like(numeric), numeric)
-        error_safe = xp.where(xp.isfinite(error), error, xp.zeros_like(error))
-        limit = tolerances.elementwise_limit(xp, numeric_safe, error_safe, tol, a_eps)
-        diff = xp.abs(analytic - numeric_safe)
-        bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined
-        kinked = xp.zeros_like(bad)
-        if kink is not None:
-            # non-smooth on the stencil: far rougher than any smooth function, or rough enough to
-            # explain the disagreement
-            nonsmooth = (kink > KINK_RATIO * limit) | (bad & (kink >= KINK_FRACTION * diff))
-        elif len(sides) >= 2:
-            nonsmooth = bad & (xp.abs(sides[1] - sides[0]) >= KINK_FRACTION * diff)
-        else:
-            nonsmooth = kinked
-        if sides:
-            lo = hi = sides[0]
-            for s in sides[1:]:
-                lo, hi = xp.minimum(lo, s), xp.maximum(hi, s)
-            # at a kink, a subgradient (between the one-sided derivatives) is a valid answer
-            kinked = nonsmooth & (analytic >= lo - limit) & (analytic <= hi + limit) & xp.isfinite(analytic)
-        wrong = bad & ~kinked
-        return _Compared(analytic, numeric, diff, limit, wrong, kinked, undefined)
-
-    def _result(self, check: CheckName, subject: str, c: _Compared, shape: tuple, tol: Tolerance) -> CheckResult:
-        xp = self.xp
-        size = int(c.diff.size)
-        result = CheckResult(check, "pass", subject, size=size, rtol=tol.rtol, atol=tol.atol, mode=self.mode)
-        if size == 0:
-            return result
-        defined = ~c.undefined
-        diff = xp.where(defined, c.diff, xp.zeros_like(c.diff))
-        ratio = xp.where(defined, c.ratio, xp.zeros_like(c.diff))
-        result.max_abs_err = float(xp.max(diff))
-        abs_n = xp.abs(xp.where(defined, c.numeric, xp.zeros_like(c.diff)))
-        # relative to each element, with a floor of 1e-6 of the largest (a derivative that is
-        # nearly zero by cancellation has no meaningful relative error)
-        floor = max(float(xp.max(abs_n)) * REL_ERR_FLOOR, tol.atol, 1e-300)
-        result.max_rel_err = float(xp.max(diff / xp.maximum(abs_n, xp.full_like(abs_n, floor))))
-        result.worst_ratio = float(xp.max(ratio))
-        n_wrong = int(xp.sum(xp.astype(c.wrong, xp.int64)))
-        n_kinked = int(xp.sum(xp.astype(c.kinked, xp.int64)))
-        n_undefined = int(xp.sum(xp.astype(c.undefined, xp.int64)))
-        if n_wrong == 0 and n_kinked == 0 and n_undefined == 0:
-            return result
-        host = {
-            name: backend.to_host(getattr(c, name))
-            for name in ("analytic", "numeric", "diff", "limit", "wrong", "kinked")
-        }
-        worst_flat = int(np.argmax(np.where(host["wrong"], host["diff"] / host["limit"], -np.inf))) if n_wrong else None
-        result.mismatch_count = n_wrong
-        order = np.argsort(-np.where(host["wrong"], host["diff"] / host["limit"], -np.inf), kind="stable")[
-            : min(n_wrong, MAX_MISMATCHES)
-        ]
-        result.mismatches = [
-            Mismatch(
-                _unravel(j, shape),
-                float(host["analytic"][j]),
-                float(host["numeric"][j]),
-                float(host["diff"][j]),
-                float(host["limit"][j]),
-            )
-            for j in order
-        ]
-        result.nondiff_indices = [_unravel(j, shape) for j in np.flatnonzero(host["kinked"])[:MAX_MISMATCHES]]
-        if worst_flat is not None:
-            result.worst_index = _unravel(worst_flat, shape)
-        if size <= REPORT_ARRAY_LIMIT:
-            result.analytic = host["analytic"].reshape(shape)
-            result.numeric = host["numeric"].reshape(shape)
-        if n_wrong:
-            result.status = "fail"
-            result.message = f"{n_wrong} of {size} elements differ beyond the tolerance"
-            if result.analytic is not None:
-                sizes = tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
-                result.diagnosis = diagnose.value_pattern(result.analytic, result.numeric, sizes)
-        elif n_kinked:
-            result.status = "nondiff"
-            result.message = (
-                f"not differentiable here: {n_kinked} element(s) sit on a kink, or within one"
-                " finite-difference step of one (the one-sided derivatives disagree); the rule returns"
-                " a value between them"
-            )
-        else:
-            result.status = "invalid"
-            result.message = (
-                f"the numerical derivative is undefined at {n_undefined} element(s): a step of the finite"
-                " difference leaves the op's domain; move the input away from the boundary"
-            )
-        return result
-
 
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _kink(xp: Any, roughness: list[Array]) -> Array | None:
+def xp_flat(xp: Any, a: Array) -> Array:
+    return xp.reshape(a, (-1,))
+
+
+def _fields(n: Numeric) -> tuple[Array | None, ...]:
+    return (n.value, n.error, n.kink, n.lo, n.hi)
+
+
+def _stack_numeric(xp: Any, rows: list[Numeric], probes: int | None, dtype: Any) -> Numeric:
+    """Stack per-element numerics into arrays with one row per element."""
+    if not rows:
+        empty = xp.zeros((0,) if probes is None else (0, probes), dtype=dtype)
+        return Numeric(empty, empty)
+    stacked = [None if f is None else xp.stack([_fields(r)[n] for r in rows]) for n, f in enumerate(_fields(rows[0]))]
+    return Numeric(*stacked)
+
+
+def _kink(xp: Any, roughness: tuple[Array, ...]) -> Array | None:
     """Non-smoothness from (projected) signed third and fourth differences; None without them."""
     if not roughness:
         return None
@@ -804,10 +715,6 @@ def _kink(xp: Any, roughness: list[Array]) -> Array | None:
     for r in roughness[1:]:
         total = total + xp.abs(r)
     return total
-
-
-def _projected_error(xp: Any, v: Array, error: Array) -> Array:
-    return tolerances.propagated_error(xp, xp.sum(xp.abs(v) * error), xp.sum((v * error) ** 2))
 
 
 def _largest_step(xp: Any, x: Array, d: Array) -> float:
@@ -818,12 +725,6 @@ def _largest_step(xp: Any, x: Array, d: Array) -> float:
     room = xp.maximum(xp.abs(x), xp.ones_like(x))
     ratios = xp.where(size > 0, room / xp.where(size > 0, size, xp.ones_like(size)), xp.full_like(size, math.inf))
     return float(xp.min(ratios))
-
-
-def _unravel(flat: int, shape: tuple) -> tuple[int, ...]:
-    if not shape:
-        return ()
-    return tuple(int(c) for c in np.unravel_index(int(flat), shape))
 
 
 def _dtype_name(dtype: Any) -> str:

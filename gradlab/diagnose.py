@@ -91,7 +91,8 @@ def value_pattern(analytic: np.ndarray, numeric: np.ndarray, sizes: Shape = ()) 
 
 
 def _is_round(factor: float) -> bool:
-    return any(abs(c - round(c)) < _CLOSE * abs(c) for c in (factor, 1.0 / factor))
+    """A small integer or the inverse of one (2, -3, 1/4...): what a slip in a rule produces."""
+    return any(1 <= abs(c) <= 64 and abs(c - round(c)) < _CLOSE * abs(c) for c in (factor, 1.0 / factor))
 
 
 def _factor_sentence(factor: float, sizes: Shape) -> str:

@@ -44,14 +44,17 @@ def _mutated(xp: Any, originals: Sequence[Any], passed: Sequence[Any], names: Se
     ]
 
 
-def call_forward(xp: Any, f: Callable[..., Any], inputs: Sequence[Any], names: Sequence[str]) -> Call:
-    passed = _copies(xp, inputs)
+def call_forward(
+    xp: Any, f: Callable[..., Any], inputs: Sequence[Any], names: Sequence[str], strict: bool = True
+) -> Call:
+    """Call the forward; ``strict``: on copies, checking that none is mutated."""
+    passed = _copies(xp, inputs) if strict else list(inputs)
     try:
         out = f(*passed)
     except Exception as exc:  # a user's forward may raise anything: report it, do not crash
         return Call(problems=[describe_exception("the forward", exc)], usable=False)
     call = Call(value=out)
-    mutated = _mutated(xp, inputs, passed, names)
+    mutated = _mutated(xp, inputs, passed, names) if strict else []
     if mutated:
         call.problems.append(f"the forward mutates its input(s) {', '.join(mutated)}: work on a copy")
     if not backend.is_array(out):
@@ -71,16 +74,17 @@ def call_vjp(
     out: Array,
     wrt: Sequence[int],
     names: Sequence[str],
+    strict: bool = True,
 ) -> Call:
     """Call ``vjp(g, *inputs, out)`` and normalise its result to one array per ``wrt`` input."""
     args = [cotangent, *inputs, out]
-    passed = _copies(xp, args)
+    passed = _copies(xp, args) if strict else args
     try:
         result = vjp(*passed)
     except Exception as exc:  # a user's rule may raise anything
         return Call(problems=[describe_exception("the VJP", exc)], usable=False)
     call = Call()
-    mutated = _mutated(xp, args, passed, ["the cotangent g", *names, "the forward's output"])
+    mutated = _mutated(xp, args, passed, ["the cotangent g", *names, "the forward's output"]) if strict else []
     if mutated:
         call.problems.append(f"the VJP mutates {', '.join(mutated)}: work on a copy")
     cotangents = _select(result, len(inputs), wrt, names, call)
@@ -100,18 +104,20 @@ def call_jvp(
     inputs: Sequence[Any],
     out: Array,
     names: Sequence[str],
+    strict: bool = True,
 ) -> Call:
     """Call ``jvp(tangents, *inputs, out)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
-    passed_tangents = _copies(xp, tangents)
+    passed_tangents = _copies(xp, tangents) if strict else list(tangents)
     args = [*inputs, out]
-    passed = _copies(xp, args)
+    passed = _copies(xp, args) if strict else args
     try:
         result = jvp(tuple(passed_tangents), *passed)
     except Exception as exc:  # a user's rule may raise anything
         return Call(problems=[describe_exception("the JVP", exc)], usable=False)
     call = Call(value=result)
-    mutated = _mutated(xp, args, passed, [*names, "the forward's output"])
-    mutated += [f"the tangent for {names[i]}" for i in _changed(xp, tangents, passed_tangents)]
+    mutated = _mutated(xp, args, passed, [*names, "the forward's output"]) if strict else []
+    if strict:
+        mutated += [f"the tangent for {names[i]}" for i in _changed(xp, tangents, passed_tangents)]
     if mutated:
         call.problems.append(f"the JVP mutates {', '.join(mutated)}: work on a copy")
     if isinstance(result, (tuple, list)) and len(result) == 1:

@@ -1,14 +1,17 @@
 """Numerical differentiation: finite-difference stencils with error estimates and kink evidence.
 
-The core is :func:`derivative_along`: the derivative at ``t = 0`` of a vector-valued function of
-one scalar, ``g(t) = f(x + t d)``. It returns the estimate of ``J d`` together with
+The derivative at ``t = 0`` of ``g(t) = f(x + t d)`` is taken from a few samples of ``g``. The
+samples are kept, divided by the step, as :class:`Samples`: every quantity the checks need is a
+linear combination of them, so they can be *projected* (``<v, samples>``) or *summed over
+directions* before anything else is computed, and a projected check never builds
+output-sized intermediate arrays. :meth:`Samples.estimate` then gives
 
-* ``error``: an estimate of the estimate's own error (truncation from comparing two steps, plus
-  round-off from the precision ``f`` was evaluated in), which the checks add to their tolerance;
-* ``roughness``: the third and fourth differences on the stencil divided by the step (signed, so
-  they can be projected); their sum of magnitudes is tiny where ``f`` is smooth and of the size
-  of the jump in slope at a kink;
-* ``one_sided``: one-sided derivative estimates; at a kink a subgradient lies in their hull.
+* ``value``: the estimate of ``J d``;
+* ``error``: an estimate of its own error, truncation (from two steps) plus round-off (from the
+  precision ``f`` was evaluated in), which the checks add to their tolerance;
+* ``roughness``: the third and fourth differences on the stencil over the step, ``O(h**2)`` where
+  ``f`` is smooth and the size of the jump in slope at a kink (wherever it falls in the stencil);
+* ``one_sided``: one-sided derivatives; at a kink a subgradient lies in their hull.
 
 Methods:
 
@@ -25,26 +28,92 @@ Methods:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 Array = Any
+Linear = Callable[[Array], Array]
 
 METHODS = ("stencil", "central", "richardson", "complex")
 
 # exponent of eps in the optimal step for each stencil (truncation h**p against round-off eps/h)
 _STEP_EXPONENT = {"central": 1 / 3, "stencil": 1 / 5, "richardson": 1 / 7}
 _COMPLEX_STEP = 1e-30
+# a derivative whose truncation estimate exceeds this fraction of its size is retried with a smaller step
+ROUGH_ESTIMATE = 1e-3
+STEP_RETRIES = 3
+STEP_SHRINK = 16.0
 
 
-@dataclass
-class Derivative:
-    """Numerical derivative of ``g`` at 0, with its error estimate and kink evidence."""
+@dataclass(frozen=True)
+class Estimate:
+    """A numerical derivative with its error estimate and kink evidence (arrays or scalars)."""
 
     value: Array
-    error: Array
+    truncation: Array
+    roundoff: Array
     roughness: tuple[Array, ...]
     one_sided: tuple[Array, ...]
+
+    @property
+    def error(self) -> Array:
+        return self.truncation + self.roundoff
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Samples of ``g`` divided by the step: ``parts`` per method, ``base = g(0) / h`` and the
+    round-off scale ``magnitude = |g(0)| / h``."""
+
+    method: str
+    parts: tuple[Array, ...]
+    base: Array
+    magnitude: Array
+    eval_eps: float
+
+    def map(self, linear: Linear, absolute: Linear) -> Samples:
+        """Apply a linear map (a projection, a scaling) to every sample; ``absolute`` is the same
+        map with the weights' magnitudes, for the round-off scale."""
+        return replace(
+            self, parts=tuple(linear(p) for p in self.parts), base=linear(self.base), magnitude=absolute(self.magnitude)
+        )
+
+    def __add__(self, other: Samples) -> Samples:
+        return replace(
+            self,
+            parts=tuple(a + b for a, b in zip(self.parts, other.parts, strict=True)),
+            base=self.base + other.base,
+            magnitude=self.magnitude + other.magnitude,
+        )
+
+    def estimate(self, xp: Any) -> Estimate:
+        if self.method == "complex":
+            (value,) = self.parts
+            return Estimate(value, 0 * value, self.eval_eps * xp.abs(value), (), ())
+        if self.method == "central":
+            g1, gm1 = self.parts
+            value = (g1 - gm1) / 2
+            roundoff = 3 * self.eval_eps * self.magnitude
+            return Estimate(value, 0 * value, roundoff, (), (self.base - gm1, g1 - self.base))
+        if self.method == "stencil":
+            return _stencil(self.parts, self.base, self.magnitude, self.eval_eps, xp)
+        coarse = _stencil(self.parts[:4], self.base, self.magnitude, self.eval_eps, xp)
+        fine = _stencil(self.parts[4:], 2 * self.base, 2 * self.magnitude, self.eval_eps, xp)
+        difference = (fine.value - coarse.value) / 15
+        return Estimate(fine.value + difference, xp.abs(difference), 2 * fine.roundoff, fine.roughness, fine.one_sided)
+
+
+def _stencil(parts: tuple[Array, ...], base: Array, magnitude: Array, eval_eps: float, xp: Any) -> Estimate:
+    g1, gm1, g2, gm2 = parts
+    d1 = (g1 - gm1) / 2
+    d2 = (g2 - gm2) / 4
+    # |d1 - d2| / 3 estimates the truncation error of d1; it bounds that of the 4th-order value
+    truncation = xp.abs(d1 - d2) / 3
+    roundoff = 10 * eval_eps * magnitude
+    third = gm2 - 2 * gm1 + 2 * g1 - g2
+    fourth = gm2 - 4 * gm1 + 6 * base - 4 * g1 + g2
+    one_sided = (base - gm1, g1 - base, (3 * base - 4 * gm1 + gm2) / 2, (-3 * base + 4 * g1 - g2) / 2)
+    return Estimate((4 * d1 - d2) / 3, truncation, roundoff, (third, fourth), one_sided)
 
 
 def step_factor(method: str, eval_eps: float) -> float:
@@ -54,93 +123,85 @@ def step_factor(method: str, eval_eps: float) -> float:
     return eval_eps ** _STEP_EXPONENT[method]
 
 
-# a derivative whose error estimate exceeds this fraction of its size is retried with a smaller step
-ROUGH_ESTIMATE = 1e-3
-STEP_RETRIES = 3
-STEP_SHRINK = 16.0
+def sample(g: Callable[[Any], Array], g0: Array, h: float, method: str, eval_eps: float, xp: Any) -> Samples:
+    """Sample ``g`` around 0 with step ``h`` for ``method`` (``g0 = g(0)`` is known already)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    base, magnitude = g0 / h, xp.abs(g0) / h
+    if method == "complex":
+        return Samples(method, (xp.imag(g(1j * h)) / h,), xp.zeros_like(base), magnitude, eval_eps)
+    if method == "central":
+        return Samples(method, (g(h) / h, g(-h) / h), base, magnitude, eval_eps)
+    parts = tuple(g(t) / h for t in (h, -h, 2 * h, -2 * h))
+    if method == "richardson":
+        half = h / 2
+        parts += tuple(g(t) / half for t in (half, -half, 2 * half, -2 * half))
+    return Samples(method, parts, base, magnitude, eval_eps)
 
 
-def adaptive_derivative(
-    g: Callable[[float | complex], Array],
+def adaptive_sample(
+    g: Callable[[Any], Array],
     g0: Array,
     h: float,
     method: str,
     eval_eps: float,
     xp: Any,
-) -> Derivative:
-    """:func:`derivative_along`, retried with smaller steps (a bounded number of times) when a
-    perturbed point leaves the function's domain (NaN) or the estimate is rough (the function
-    varies on a scale shorter than the step); the best estimate found is returned."""
-    best = derivative_along(g, g0, h, method, eval_eps, xp)
-    best_score = _roughness_score(best, xp)
+    judge: tuple[Linear, Linear] | None = None,
+) -> Samples:
+    """:func:`sample`, retried with smaller steps (a bounded number of times) when a perturbed
+    point leaves the function's domain (NaN) or the estimate is rough (the function varies on a
+    shorter scale than the step, or a kink sits inside the stencil); the best samples are kept.
+
+    ``judge`` (a linear map and its absolute counterpart, as for :meth:`Samples.map`) projects
+    the samples before they are judged, the way the check will use them; by default every output
+    element is judged.
+    """
+    best = sample(g, g0, h, method, eval_eps, xp)
+    if method == "richardson":
+        best = _widen_while_roundoff_dominates(g, g0, h, best, eval_eps, xp, judge)
+    best_score = _roughness_score(best, xp, judge)
     for _ in range(STEP_RETRIES):
-        if best_score <= ROUGH_ESTIMATE:
+        if best_score <= ROUGH_ESTIMATE or method == "complex":
             break
         h /= STEP_SHRINK
-        candidate = derivative_along(g, g0, h, method, eval_eps, xp)
-        score = _roughness_score(candidate, xp)
+        candidate = sample(g, g0, h, method, eval_eps, xp)
+        score = _roughness_score(candidate, xp, judge)
         if score < best_score:
             best, best_score = candidate, score
     return best
 
 
-def _roughness_score(d: Derivative, xp: Any) -> float:
-    if d.value.size == 0:
+def _total_error(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None) -> float:
+    estimate = (samples.map(*judge) if judge is not None else samples).estimate(xp)
+    return float(xp.max(xp.reshape(xp.asarray(estimate.error), (-1,))))
+
+
+def _widen_while_roundoff_dominates(
+    g: Callable[[Any], Array], g0: Array, h: float, first: Samples, eval_eps: float, xp: Any, judge: Any
+) -> Samples:
+    """Where round-off, not truncation, limits the 6th-order estimate, a wider step is more
+    accurate: try 2x, 4x... and keep the smallest estimated error."""
+    best, best_error = first, _total_error(first, xp, judge)
+    for widen in (2.0, 4.0):
+        candidate = sample(g, g0, h * widen, "richardson", eval_eps, xp)
+        error = _total_error(candidate, xp, judge)
+        if not error < best_error:
+            break
+        best, best_error = candidate, error
+    return best
+
+
+def _roughness_score(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None) -> float:
+    if judge is not None:
+        samples = samples.map(*judge)
+    estimate = samples.estimate(xp)
+    value = xp.reshape(xp.asarray(estimate.value), (-1,))
+    if value.shape[0] == 0:
         return 0.0
-    if not bool(xp.all(xp.isfinite(d.value))):
+    if not bool(xp.all(xp.isfinite(value))):
         return float("inf")
-    scale = xp.abs(d.value) + xp.max(xp.abs(d.value)) * 1e-3 + 1e-300
-    return float(xp.max(d.error / scale))
-
-
-def derivative_along(
-    g: Callable[[float | complex], Array],
-    g0: Array,
-    h: float,
-    method: str,
-    eval_eps: float,
-    xp: Any,
-) -> Derivative:
-    """Differentiate ``g`` at 0 with step ``h`` (see the module docstring for the methods).
-
-    ``g0`` is ``g(0)``, already known to the caller; ``eval_eps`` the machine epsilon of the
-    precision ``g`` computes in, for the round-off part of ``error``.
-    """
-    if method == "complex":
-        value = xp.imag(g(1j * h)) / h
-        return Derivative(value, eval_eps * xp.abs(value), (), ())
-    if method == "central":
-        gp, gm = g(h), g(-h)
-        value = (gp - gm) / (2 * h)
-        roundoff = eval_eps * (xp.abs(gp) + xp.abs(gm) + xp.abs(g0)) / h
-        return Derivative(value, roundoff, (), ((g0 - gm) / h, (gp - g0) / h))
-    if method == "stencil":
-        derivative, _ = _stencil(g, g0, h, eval_eps, xp)
-        return derivative
-    if method == "richardson":
-        coarse, _ = _stencil(g, g0, h, eval_eps, xp)
-        fine, fine_roundoff = _stencil(g, g0, h / 2, eval_eps, xp)
-        difference = (fine.value - coarse.value) / 15
-        error = xp.abs(difference) + 2 * fine_roundoff
-        return Derivative(fine.value + difference, error, fine.roughness, fine.one_sided)
-    raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-
-
-def _stencil(g: Callable[[float], Array], g0: Array, h: float, eval_eps: float, xp: Any) -> tuple[Derivative, Array]:
-    g1, gm1, g2, gm2 = g(h), g(-h), g(2 * h), g(-2 * h)
-    d1 = (g1 - gm1) / (2 * h)
-    d2 = (g2 - gm2) / (4 * h)
-    value = (4 * d1 - d2) / 3
-    magnitude = xp.abs(g1) + xp.abs(gm1) + xp.abs(g2) + xp.abs(gm2) + xp.abs(g0)
-    roundoff = 2 * eval_eps * magnitude / h
-    # |d1 - d2| / 3 estimates the truncation error of d1; it bounds that of the 4th-order value
-    truncation = xp.abs(d1 - d2) / 3
-    third = gm2 - 2 * gm1 + 2 * g1 - g2
-    fourth = gm2 - 4 * gm1 + 6 * g0 - 4 * g1 + g2
-    one_sided = (
-        (g0 - gm1) / h,
-        (g1 - g0) / h,
-        (3 * g0 - 4 * gm1 + gm2) / (2 * h),
-        (-3 * g0 + 4 * g1 - g2) / (2 * h),
-    )
-    return Derivative(value, truncation + roundoff, (third / h, fourth / h), one_sided), roundoff
+    truncation = xp.reshape(xp.asarray(estimate.truncation), (-1,))
+    roundoff = xp.reshape(xp.asarray(estimate.roundoff), (-1,))
+    # only truncation makes a step too large; an exactly zero derivative is judged against round-off
+    scale = xp.abs(value) + 1e-3 * xp.max(xp.abs(value)) + 10 * roundoff + 1e-300
+    return float(xp.max(truncation / scale))

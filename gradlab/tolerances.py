@@ -67,12 +67,3 @@ def projected_limit(
     per_element = tol.atol + tol.rtol * xp.abs(analytic) + ANALYTIC_ROUNDING * analytic_eps * xp.max(xp.abs(analytic))
     spread = xp.sqrt(xp.sum((per_element * probe) ** 2))
     return PROJECTION_SIGMAS * spread + NUMERIC_ERROR_SAFETY * numeric_error
-
-
-def propagated_error(xp: Any, abs_sum: Array, square_sum: Array) -> Array:
-    """Error of a sum of terms with errors ``e_j`` weighted by random-sign probe entries ``w_j``.
-
-    ``abs_sum`` is ``sum |w_j| e_j`` (the worst case, all errors aligned); ``square_sum`` is
-    ``sum (w_j e_j)**2``, whose square root is the standard deviation when the signs are random.
-    """
-    return xp.minimum(abs_sum, PROJECTION_SIGMAS * xp.sqrt(square_sum))

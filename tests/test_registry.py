@@ -60,7 +60,7 @@ def test_spec_errors_name_the_file_the_op_and_the_field(table, words):
 def test_a_broken_spec_file_is_reported_with_its_path(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[exp\nshape = 1\n")
-    with pytest.raises(SpecError, match="bad.toml: cannot read the spec file"):
+    with pytest.raises(SpecError, match=r"bad\.toml: cannot read the spec file"):
         load_specs([path])
 
 
