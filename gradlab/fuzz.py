@@ -80,12 +80,24 @@ class OpTimeout(Exception):
 
 
 def to_device(example: Example, device: str) -> tuple[Any, ...]:
-    """The example's inputs on ``device`` (moved once per example)."""
+    """The example's inputs on ``device`` (moved once per example).
+
+    ``"cpu"`` keeps NumPy arrays, ``"cuda"`` moves them to CuPy, and ``"array-api-strict"`` to the
+    strict reference namespace (the tests run the generic path there, without a GPU).
+    """
     if device == "cpu":
         return example.inputs
-    import cupy
+    if device == "cuda":
+        import cupy
 
-    return tuple(cupy.asarray(x) if backend.is_array(x) else x for x in example.inputs)
+        move = cupy.asarray
+    elif device == "array-api-strict":
+        import array_api_strict
+
+        move = array_api_strict.asarray
+    else:
+        raise GradlabError(f"unknown device {device!r}: choose cpu or cuda")
+    return tuple(move(x) if backend.is_array(x) else x for x in example.inputs)
 
 
 def check_example(
