@@ -45,7 +45,7 @@ DOMAINS = {
     "nonzero": (0.2, 3.0),  # magnitude; the sign is drawn
     "distinct": (-3.0, 3.0),  # no two values closer than a margin (no ties for max/min/sort)
     "spd": (-1.0, 1.0),  # symmetric positive definite: M M^T + n I from entries of M
-    "well_conditioned": (-1.0, 1.0),  # square, diagonally dominant: M + n I
+    "well_conditioned": (-0.5, 0.5),  # square, diagonally dominant: M + n I (condition number <= 3)
     "labels": (0, 0),  # integers in [0, k), k the size of dimension `classes` of the signature
     "mask": (0.0, 1.0),  # a 0/1 keep-mask in the input's float dtype
 }

@@ -119,7 +119,9 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
     for names, shape in zip(dims, core, strict=True):
         present = [n.rstrip("?") for n in names if not (n.endswith("?") and len(shape) < len(names))]
         sizes.update(zip(present, shape, strict=False))
-    batched = [i for i, x in enumerate(spec.inputs) if x.batch] if spec.batch else []
+    # an input that lost an optional core dim (a matmul vector) takes no batch dims
+    full_rank = [len(shape) == len(names) for names, shape in zip(dims, core, strict=True)]
+    batched = [i for i, x in enumerate(spec.inputs) if x.batch and full_rank[i]] if spec.batch else []
     batch: list[tuple[int, ...]] = [() for _ in spec.inputs]
     if batched and spec.max_dims:
         if spec.broadcast and len(batched) > 1:
