@@ -20,7 +20,7 @@ import numpy as np
 from gradlab import backend, diagnose, form, tolerances
 from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, Numeric, compare, to_result, unravel
 from gradlab.errors import GradlabError
-from gradlab.numerics import METHODS, Samples, adaptive_sample, step_factor
+from gradlab.numerics import METHODS, Samples, adaptive_sample, projector, step_factor
 from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch
 from gradlab.tolerances import Tolerance
 
@@ -257,7 +257,9 @@ class _Run:
             {i: backend.signed_probe(rng, xp, tuple(self.inputs[i].shape), self.inputs[i].dtype, dev) for i in self.wrt}
             for _ in range(self.n_probes)
         ]
+        self.v_flat = [xp_flat(xp, _float(xp, v, self.g0.dtype)) for v in self.v]
         self.along_cache: dict[tuple[int, int], Samples] = {}
+        self.room_cache: dict[tuple[int, int], float] = {}
         wanted = set(self.checks)
         need_vjp = self.vjp is not None and bool(wanted & {"rev", "adj", "form"})
         need_jvp = self.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
@@ -334,18 +336,17 @@ class _Run:
             )
         return xp_flat(self.xp, out)
 
-    def _projector(self, weights: Array) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
-        """A projection of output-shaped samples on ``weights`` ((m,) or (P, m)), and its absolute twin."""
-        magnitudes = self.xp.abs(weights)
-        return (lambda a: weights @ a), (lambda a: magnitudes @ a)
+    def _room(self, directions: dict[int, Array]) -> float:
+        """The largest ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
+        return min((_largest_step(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
 
-    def _along(self, directions: dict[int, Array], judge: Any = None) -> Samples:
-        """Samples of the output (flattened) along ``directions`` (input index -> direction)."""
+    def _along(self, directions: dict[int, Array], judge: Array | None = None, room: float | None = None) -> Samples:
+        """Samples of the output (flattened) along ``directions`` (input index -> direction);
+        ``room`` is :meth:`_room` of the directions, when known."""
         xp = self.xp
-        factor = step_factor(self.method, self.eval_eps)
-        h = factor * min((_largest_step(xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
+        h = step_factor(self.method, self.eval_eps) * (room if room is not None else self._room(directions))
         base = {i: self._perturbable(i) for i in directions}
-        dirs = {i: xp.astype(d, base[i].dtype) for i, d in directions.items()}
+        dirs = {i: _float(xp, d, base[i].dtype) for i, d in directions.items()}
 
         def g(t: Any) -> Array:
             args = list(self.eval_inputs)
@@ -361,7 +362,7 @@ class _Run:
             return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
         return x
 
-    def _element(self, i: int, flat_index: int, judge: Any = None) -> Samples:
+    def _element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
         """Samples of the output (flattened) along one element of input ``i``."""
         xp = self.xp
         base = self._perturbable(i)
@@ -389,7 +390,9 @@ class _Run:
         or several (P, m). The subgradient hull is taken per Jacobian entry (each entry's one-sided
         derivatives weighted by the probe's sign) before summing."""
         xp = self.xp
-        projected = samples.map(*self._projector(weights)).estimate(xp)
+        # samples judged with these very weights were projected already
+        judged = samples.judged if samples.judged_weights is weights else None
+        projected = (judged or samples.map(*projector(xp, weights))).estimate(xp)
         lo = hi = None
         if hull and samples.method != "complex":
             sides = xp.stack(samples.estimate(xp).one_sided)  # (sides, m)
@@ -401,7 +404,7 @@ class _Run:
     def _full_numerics(self, judge: bool) -> None:
         """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
         xp, dtype = self.xp, self.g0.dtype
-        probes = xp.stack([xp_flat(xp, xp.astype(v, dtype)) for v in self.v])  # (P, m)
+        probes = xp.stack(self.v_flat)  # (P, m)
         self.rev_numeric: dict[int, Numeric] = {}
         self.fwd_samples: list[Samples | None] = [None] * self.n_probes
         self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
@@ -409,7 +412,7 @@ class _Run:
             rows = []
             u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
             for j in range(int(self.inputs[i].size)):
-                samples = self._element(i, j, self._projector(probes) if judge else None)
+                samples = self._element(i, j, probes if judge else None)
                 rows.append(self._rev_numeric(samples, probes))
                 self._accumulate_fwd(samples, [float(u[k][j]) for k in range(self.n_probes)])
             self.rev_numeric[i] = _stack_numeric(xp, rows, self.n_probes, dtype)
@@ -431,8 +434,9 @@ class _Run:
         if key not in self.along_cache:
             judge = None
             if self.vjp_values is not None:
-                judge = self._projector(xp_flat(self.xp, self.xp.astype(self.v[k], self.g0.dtype)))
-            self.along_cache[key] = self._along({i: self.u[k][i]}, judge)
+                judge = self.v_flat[k]
+            self.room_cache[key] = self._room({i: self.u[k][i]})
+            self.along_cache[key] = self._along({i: self.u[k][i]}, judge, self.room_cache[key])
         return self.along_cache[key]
 
     def _fwd_numeric(self, k: int) -> Numeric:
@@ -488,8 +492,8 @@ class _Run:
         self, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
     ) -> CheckResult:
         xp = self.xp
-        v = xp_flat(xp, xp.astype(self.v[k], self.g0.dtype))
-        u = xp_flat(xp, xp.astype(self.u[k][i], self.g0.dtype))
+        v = self.v_flat[k]
+        u = xp_flat(xp, _float(xp, self.u[k][i], self.g0.dtype))
         n = int(analytic.size)
         gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, self._projected_samples(k, i))
         base = CheckResult(
@@ -537,7 +541,8 @@ class _Run:
             mask = xp.zeros(int(u.size), dtype=u.dtype)
             mask[start:stop] = 1
             direction = xp.reshape(xp.astype(u * mask, self.u[k][i].dtype), tuple(self.u[k][i].shape))
-            samples = self._along({i: direction}, self._projector(v))
+            # a block of the probe moves no element further than the whole probe: same room
+            samples = self._along({i: direction}, v, self.room_cache[(k, i)])
         numeric = self._rev_numeric(samples, v, hull=False)
         value = float(numeric.value)
         gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - value
@@ -580,7 +585,7 @@ class _Run:
         shape: tuple,
     ) -> CheckResult:
         xp = self.xp
-        rows = [self._rev_numeric(self._element(i, j, self._projector(v)), v) for j in leaves]
+        rows = [self._rev_numeric(self._element(i, j, v), v) for j in leaves]
         numeric = _stack_numeric(xp, rows, None, self.g0.dtype)
         a = xp.stack([analytic[j] for j in leaves])
         located = to_result(xp, "rev", self.names[i], compare(xp, a, numeric, tol, a_eps), (len(leaves),), tol,
@@ -721,10 +726,8 @@ def _largest_step(xp: Any, x: Array, d: Array) -> float:
     """The largest ``t`` with ``|t d_j| <= max(1, |x_j|)`` for every element ``j``."""
     if not d.size:
         return math.inf
-    size = xp.abs(xp.astype(d, x.dtype))
     room = xp.maximum(xp.abs(x), xp.ones_like(x))
-    ratios = xp.where(size > 0, room / xp.where(size > 0, size, xp.ones_like(size)), xp.full_like(size, math.inf))
-    return float(xp.min(ratios))
+    return float(xp.min(room / xp.abs(_float(xp, d, x.dtype))))  # a zero entry gives inf: no limit
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -70,12 +70,20 @@ class Samples:
     base: Array
     magnitude: Array
     eval_eps: float
+    # the samples already projected on the ``weights`` of :func:`adaptive_sample`, for reuse
+    judged: Samples | None = None
+    judged_weights: Any = None
 
     def map(self, linear: Linear, absolute: Linear) -> Samples:
         """Apply a linear map (a projection, a scaling) to every sample; ``absolute`` is the same
         map with the weights' magnitudes, for the round-off scale."""
         return replace(
-            self, parts=tuple(linear(p) for p in self.parts), base=linear(self.base), magnitude=absolute(self.magnitude)
+            self,
+            parts=tuple(linear(p) for p in self.parts),
+            base=linear(self.base),
+            magnitude=absolute(self.magnitude),
+            judged=None,
+            judged_weights=None,
         )
 
     def __add__(self, other: Samples) -> Samples:
@@ -84,6 +92,8 @@ class Samples:
             parts=tuple(a + b for a, b in zip(self.parts, other.parts, strict=True)),
             base=self.base + other.base,
             magnitude=self.magnitude + other.magnitude,
+            judged=None,
+            judged_weights=None,
         )
 
     def estimate(self, xp: Any) -> Estimate:
@@ -146,29 +156,40 @@ def adaptive_sample(
     method: str,
     eval_eps: float,
     xp: Any,
-    judge: tuple[Linear, Linear] | None = None,
+    weights: Array | None = None,
 ) -> Samples:
     """:func:`sample`, retried with smaller steps (a bounded number of times) when a perturbed
     point leaves the function's domain (NaN) or the estimate is rough (the function varies on a
     shorter scale than the step, or a kink sits inside the stencil); the best samples are kept.
 
-    ``judge`` (a linear map and its absolute counterpart, as for :meth:`Samples.map`) projects
-    the samples before they are judged, the way the check will use them; by default every output
-    element is judged.
+    ``weights`` ((m,) or (P, m)) project the samples before they are judged, the way the check will
+    use them (the projection is kept in ``judged`` for reuse); by default every output element is
+    judged.
     """
+    judge = projector(xp, weights) if weights is not None else None
     best = sample(g, g0, h, method, eval_eps, xp)
     if method == "richardson":
         best = _widen_while_roundoff_dominates(g, g0, h, best, eval_eps, xp, judge)
-    best_score = _roughness_score(best, xp, judge)
+    best_judged = best.map(*judge) if judge is not None else best
+    best_score = _roughness_score(best_judged, xp)
     for _ in range(STEP_RETRIES):
         if best_score <= ROUGH_ESTIMATE or method == "complex":
             break
         h /= STEP_SHRINK
         candidate = sample(g, g0, h, method, eval_eps, xp)
-        score = _roughness_score(candidate, xp, judge)
+        judged = candidate.map(*judge) if judge is not None else candidate
+        score = _roughness_score(judged, xp)
         if score < best_score:
-            best, best_score = candidate, score
-    return best
+            best, best_judged, best_score = candidate, judged, score
+    if judge is None:
+        return best
+    return replace(best, judged=best_judged, judged_weights=weights)
+
+
+def projector(xp: Any, weights: Array) -> tuple[Linear, Linear]:
+    """The projection of output-shaped samples on ``weights`` ((m,) or (P, m)), and its absolute twin."""
+    magnitudes = xp.abs(weights)
+    return (lambda a: weights @ a), (lambda a: magnitudes @ a)
 
 
 def _total_error(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None) -> float:
@@ -191,9 +212,7 @@ def _widen_while_roundoff_dominates(
     return best
 
 
-def _roughness_score(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None) -> float:
-    if judge is not None:
-        samples = samples.map(*judge)
+def _roughness_score(samples: Samples, xp: Any) -> float:
     estimate = samples.estimate(xp)
     value = xp.reshape(xp.asarray(estimate.value), (-1,))
     if value.shape[0] == 0:
