@@ -86,3 +86,123 @@ def test_a_report_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.undo()
     report_files.write_atomic(target, "new")
     assert target.read_text() == "new"
+
+
+def test_the_buggy_example_fails_with_a_report_and_matching_files(tmp_path):
+    report, junit = tmp_path / "r.json", tmp_path / "r.xml"
+    result = gradlab(
+        "check",
+        EXAMPLES / "buggy_layernorm.py",
+        "--examples",
+        "30",
+        "--no-color",
+        "--json",
+        report,
+        "--junit-xml",
+        junit,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED" in result.stdout and "rev failed" in result.stdout
+    assert "reproduce: gradlab check" in result.stdout
+    data = json.loads(report.read_text())
+    (op,) = data["ops"]
+    assert op["name"] == "layernorm" and op["status"] == "fail"
+    failing = [r for run in op["runs"] for r in run["failure"]["report"]["results"] if r["status"] == "fail"]
+    assert {(r["check"], r["subject"]) for r in failing} == {("rev", "x")}
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert int(suite.get("failures")) == len(op["runs"]) == 2
+    assert all("rev failed" in f.get("message") for f in suite.iter("failure"))
+
+
+@pytest.mark.parametrize("module", ["course_style.py", "class_style.py", "gradlab_style.py"])
+def test_the_correct_examples_pass(module):
+    result = gradlab("check", EXAMPLES / module, "--examples", "15", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed" in result.stdout
+
+
+BROKEN_MODULE = """
+import time
+import numpy as np
+from gradlab.ops import op, defvjp, defjvp
+
+SPEC = {"shape": "()->()", "inputs": [{"name": "x", "domain": "real"}]}
+
+good = op("good", lambda x: x * x, spec=SPEC)
+defvjp(good, lambda g, ans, x: 2 * g * x)
+defjvp(good, lambda t, ans, x: 2 * t * x)
+
+raises = op("raises", lambda x: x.no_such_method(), spec=SPEC)
+defvjp(raises, lambda g, ans, x: g)
+
+wrong_count = op("wrong_count", lambda x, y: x * y, spec={
+    "shape": "(),()->()", "inputs": [{"name": "x", "domain": "real"}, {"name": "y", "domain": "real"}]})
+wrong_count.vjp_joint = lambda g, x, y, out: (g * y,)
+
+returns_none = op("returns_none", lambda x: 3 * x, spec=SPEC)
+returns_none.vjp_joint = lambda g, x, out: None
+
+nan_always = op("nan_always", lambda x: x * np.nan, spec=SPEC)
+defvjp(nan_always, lambda g, ans, x: g)
+
+def _slow(x):
+    time.sleep(5)
+    return x
+
+hangs = op("hangs", _slow, spec=SPEC)
+defvjp(hangs, lambda g, ans, x: g)
+"""
+
+
+def test_broken_ops_are_each_explained_and_never_stop_the_others(tmp_path):
+    module = tmp_path / "broken.py"
+    module.write_text(BROKEN_MODULE)
+    report = tmp_path / "r.json"
+    result = gradlab("check", module, "--examples", "10", "--timeout", "1", "--dtype", "float64", "--json", report)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    runs = {op["name"]: op["runs"][0] for op in json.loads(report.read_text())["ops"]}
+    assert runs["good"]["status"] == "pass"
+    assert runs["raises"]["status"] == "fail"
+    assert "forward raised AttributeError" in json.dumps(runs["raises"]["failure"])
+    assert "returned 1 cotangents; expected 2" in json.dumps(runs["wrong_count"]["failure"])
+    assert "the cotangent for x is None" in json.dumps(runs["returns_none"]["failure"])
+    assert "NaN or Inf for every example" in runs["nan_always"]["error"]
+    assert "took more than 1 s" in runs["hangs"]["error"]
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("def broken(:\n", "syntax error"),
+        ("import no_such_module_anywhere\n", "no_such_module_anywhere"),
+        ("x = 1\n", "nothing to check"),
+    ],
+)
+def test_module_problems_exit_2_with_a_paragraph_naming_the_file(tmp_path, source, words):
+    module = tmp_path / "mod.py"
+    module.write_text(source)
+    result = gradlab("check", module)
+    assert result.returncode == 2
+    assert words in result.stderr.lower() and "mod.py" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cuda_without_cupy_is_a_clear_usage_error():
+    pytest.importorskip("numpy")
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    result = gradlab("check", "--registry", "-k", "^exp$", "--device", "cuda")
+    assert result.returncode == 2
+    assert "install gradlab[cupy]" in result.stderr
+
+
+def test_list_shows_the_registry_and_a_module():
+    result = gradlab("list", "-k", "^(softmax|matmul)$")
+    assert result.returncode == 0 and "softmax" in result.stdout and "matmul" in result.stdout
+    course = gradlab("list", EXAMPLES / "course_style.py")
+    assert course.returncode == 0 and "affine" in course.stdout
