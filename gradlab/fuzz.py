@@ -23,11 +23,11 @@ from gradlab import backend
 from gradlab.checks import FULL_MODE_LIMIT, check_grads
 from gradlab.errors import GradlabError
 from gradlab.ops.registry import Op
+from gradlab.profiles import PROFILES
 from gradlab.results import GradCheckReport
 from gradlab.spec import Spec
 from gradlab.strategies import Example, examples
 
-PROFILES = {"quick": 100, "thorough": 2000}
 # seconds one example may take before the op is reported as hanging
 EXAMPLE_TIMEOUT = 20.0
 DEVICES = ("cpu", "cuda")
@@ -75,8 +75,11 @@ class _Failed(AssertionError):
     pass
 
 
-class OpTimeout(Exception):
-    """One example took longer than the per-example time limit."""
+class OpTimeout(BaseException):
+    """One example took longer than the per-example time limit.
+
+    A ``BaseException``, so that no ``except Exception`` (in the user's op or in gradlab's calls
+    to it) swallows it."""
 
 
 def to_device(example: Example, device: str) -> tuple[Any, ...]:
@@ -174,10 +177,14 @@ def fuzz_op(
     @seed(seed_)
     @given(examples(spec, dtype))
     def run(example: Example) -> None:
-        if timed_out:  # once an op hangs, fail every further example at once (fast shrinking)
+        if not timed_out:  # once an op hangs, every further example fails at once (fast shrinking)
+            try:
+                with _time_limit(timeout, op.name):
+                    report = check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
+            except OpTimeout as exc:
+                timed_out.append(exc)
+        if timed_out:
             raise timed_out[0]
-        with _time_limit(timeout, op.name, timed_out):
-            report = check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
         if report.status == "invalid":
             outcome.rejected += 1
             reject()
@@ -230,7 +237,7 @@ def fuzz_ops(
 
 
 @contextmanager
-def _time_limit(seconds: float | None, name: str, record: list[OpTimeout]) -> Any:
+def _time_limit(seconds: float | None, name: str) -> Any:
     """Raise :class:`OpTimeout` after ``seconds`` (on the main thread of a POSIX system)."""
     usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
@@ -238,13 +245,10 @@ def _time_limit(seconds: float | None, name: str, record: list[OpTimeout]) -> An
         return
 
     def expire(signum: int, frame: Any) -> None:
-        record.append(
-            OpTimeout(
-                f"{name}: one example took more than {seconds:g} s (the op hangs, or is far too slow for"
-                " its spec's shapes); raise the limit with --timeout or shrink the spec's max_side"
-            )
+        raise OpTimeout(
+            f"{name}: one example took more than {seconds:g} s (the op hangs, or is far too slow for"
+            " its spec's shapes); raise the limit with --timeout or shrink the spec's max_side"
         )
-        raise record[-1]
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
