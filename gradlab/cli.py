@@ -35,6 +35,14 @@ examples:
   gradlab check my_ops.py::softsign --seed 3 --examples 500 --mode full
 """
 
+TRAIN_EPILOG = """\
+examples:
+  gradlab train                                      MLP 64-128-10 on the scikit-learn digits
+  gradlab train --model softmax                      softmax regression
+  gradlab train --hidden 256,128 --norm layer --dropout 0.1 --optimizer momentum
+  gradlab train --dataset mnist:~/data/mnist --hidden 256 --epochs 5 --json run.json --plot curves.png
+"""
+
 LIST_EPILOG = """\
 examples:
   gradlab list                 the built-in registry
@@ -85,6 +93,32 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--junit-xml", metavar="FILE", help="write the results as JUnit XML")
     _output_options(check)
     check.set_defaults(run=_run_check)
+
+    training = commands.add_parser(
+        "train",
+        help="train the reference MLP / softmax regression",
+        description="Train a model of the reference training core (built from the checked ops) and report"
+        " loss and accuracy per epoch.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    training.add_argument("--dataset", default="digits", help="digits, spiral or mnist:PATH (default digits)")
+    training.add_argument("--model", choices=("softmax", "mlp"), default="mlp")
+    training.add_argument("--hidden", default="128", help="hidden sizes, comma-separated (default 128)")
+    training.add_argument("--activation", choices=("relu", "sigmoid", "tanh", "gelu"), default="relu")
+    training.add_argument("--norm", choices=("none", "layer", "batch"), default="none")
+    training.add_argument("--dropout", type=float, default=0.0, metavar="P")
+    training.add_argument("--optimizer", choices=("sgd", "momentum", "nesterov", "adam"), default="adam")
+    training.add_argument("--lr", type=float, default=None, help="learning rate (default: tuned per optimizer)")
+    training.add_argument("--weight-decay", type=float, default=0.0)
+    training.add_argument("--epochs", type=_positive_int, default=20)
+    training.add_argument("--batch-size", type=_positive_int, default=64)
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    training.add_argument("--plot", metavar="FILE.png", help="write loss and accuracy curves (needs matplotlib)")
+    training.add_argument("--json", metavar="FILE", help="write the history as JSON")
+    _output_options(training)
+    training.set_defaults(run=_run_train)
 
     listing = commands.add_parser(
         "list",
@@ -257,6 +291,71 @@ def _require_cuda() -> None:
         count = 0
     if not count:
         raise GradlabError("--device cuda: no CUDA device found")
+
+
+# ---- train -------------------------------------------------------------------------------------
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from gradlab.errors import GradlabError
+    from gradlab.train import TrainConfig, plot, train
+
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+    except ValueError:
+        raise GradlabError(f"--hidden {args.hidden!r}: give sizes like 128 or 256,128") from None
+    config = TrainConfig(
+        dataset=args.dataset, model=args.model, hidden=hidden, activation=args.activation, norm=args.norm,
+        dropout=args.dropout, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+    )  # fmt: skip
+    config.validate()
+    if args.plot:
+        plot_check = args.plot  # fail before training when matplotlib is missing
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise GradlabError(f"--plot {plot_check} needs matplotlib: pip install gradlab[plot]") from None
+    console = _console(args)
+    table = Table(title=f"gradlab train: {config.model} on {config.dataset}", title_justify="left", header_style="bold")
+    for column in ("epoch", "train loss", "train acc", "test acc", "time"):
+        table.add_column(column, justify="right")
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+        console=console, disable=args.quiet or not console.is_terminal, transient=True,
+    )  # fmt: skip
+    task = progress.add_task("batches", total=None, epoch=1)
+
+    def on_batch(step: int, total: int) -> None:
+        progress.update(task, completed=step, total=total)
+
+    def on_epoch(stats: Any) -> None:
+        progress.update(task, completed=0, epoch=stats.epoch + 1)
+        table.add_row(
+            str(stats.epoch), f"{stats.train_loss:.4f}", f"{stats.train_accuracy:.2%}", f"{stats.test_accuracy:.2%}",
+            f"{stats.seconds:.2f} s",
+        )  # fmt: skip
+        if args.verbose:
+            console.print(f"epoch {stats.epoch}: loss {stats.train_loss:.4f}, test {stats.test_accuracy:.2%}")
+
+    with progress:
+        history = train(config, on_epoch=on_epoch, on_batch=on_batch)
+    if not args.quiet:
+        console.print(table)
+    final = history.epochs[-1]
+    console.print(f"test accuracy {final.test_accuracy:.2%} after {final.epoch} epochs")
+    if args.json:
+        from gradlab.report_files import write_atomic
+
+        write_atomic(args.json, json.dumps(history.to_dict(), indent=2) + "\n")
+    if args.plot:
+        plot(history, args.plot)
+    return EXIT_OK
 
 
 # ---- list ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradlab.ops import binary, elementwise, linalg, nn, reduce, shape  # noqa: F401  (each registers its family)
+from gradlab.ops import binary, elementwise, layers, linalg, nn, reduce, shape  # noqa: F401  (each registers its family)
 from gradlab.ops.registry import REGISTRY, Op, defjvp, deflinear, defvjp, ns, op, unbroadcast
 from gradlab.spec import load_specs
 

@@ -72,8 +72,11 @@ class Op:
     def has_jvp(self) -> bool:
         return self.jvp_rules is not None or self.linear or self.jvp_joint is not None
 
-    def vjp(self, g: Array, *inputs: Any, out: Array, **params: Any) -> tuple[Array | None, ...]:
-        """Cotangents of every input (``None`` for the undifferentiated ones)."""
+    def vjp(
+        self, g: Array, *inputs: Any, out: Array, needed: tuple[bool, ...] | None = None, **params: Any
+    ) -> tuple[Array | None, ...]:
+        """Cotangents of every input (``None`` for the undifferentiated ones, and for those that
+        ``needed`` marks False: their rules are not run)."""
         if self.vjp_joint is not None:
             return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
@@ -81,7 +84,7 @@ class Op:
         cotangents: list[Array | None] = []
         for i, x in enumerate(inputs):
             rule = self.vjp_rules[i] if i < len(self.vjp_rules) else None
-            if rule is None:
+            if rule is None or (needed is not None and not needed[i]):
                 cotangents.append(None)
                 continue
             cot = rule(g, out, *inputs, **params)

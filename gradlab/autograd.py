@@ -1,0 +1,251 @@
+"""A small reverse- and forward-mode automatic differentiation over the op registry.
+
+A :class:`Tensor` wraps an array and remembers the registry op and inputs that made it.
+``backward()`` walks the graph in reverse topological order; a node's adjoint is the sum over its
+consumers of what each consumer's VJP sends back (a tensor used twice gets both contributions).
+Forward mode (:func:`jvp`) walks the same graph the other way with the registered JVPs. Every
+derivative used is one gradlab checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from gradlab import backend
+from gradlab.ops.registry import REGISTRY, Op
+
+Array = Any
+
+_GRAD_ENABLED = [True]
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Within this block, results of ops record no graph (evaluation, optimiser updates)."""
+    _GRAD_ENABLED.append(False)
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED.pop()
+
+
+class Tensor:
+    """An array with an optional gradient and the op that produced it."""
+
+    __slots__ = ("data", "grad", "inputs", "op", "params", "requires_grad")
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if not backend.is_array(data) or dtype is not None:
+            xp = backend.namespace(data)
+            data = xp.asarray(data, dtype=dtype)
+        self.data = data
+        self.grad: Array | None = None
+        self.requires_grad = requires_grad
+        self.op: Op | None = None
+        self.inputs: tuple[Any, ...] = ()
+        self.params: dict[str, Any] = {}
+
+    # ---- basics --------------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({backend.to_host(self.data)!r}{grad})"
+
+    def numpy(self) -> Any:
+        return backend.to_host(self.data)
+
+    def item(self) -> float:
+        return float(self.data)
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def backward(self, grad: Array | None = None) -> None:
+        """Accumulate into ``.grad`` of every leaf that requires it the derivative of this tensor
+        (a scalar, unless ``grad``, the cotangent, is given)."""
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError("backward() of a non-scalar needs the cotangent: t.backward(grad)")
+            grad = backend.namespace(self.data).ones_like(self.data)
+        adjoints = backpropagate(self, grad)
+        for node in _topological(self):
+            if node.op is None and node.requires_grad and id(node) in adjoints:
+                node.grad = adjoints[id(node)] if node.grad is None else node.grad + adjoints[id(node)]
+
+    # ---- operators -----------------------------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return apply("add", self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return apply("add", other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return apply("subtract", self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return apply("subtract", other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return apply("multiply", self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return apply("multiply", other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return apply("divide", self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return apply("divide", other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return apply("matmul", self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply("matmul", other, self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (int, float)):
+            return apply("power_scalar", self, exponent=float(exponent))
+        return apply("power", self, exponent)
+
+    def __neg__(self) -> Tensor:
+        return apply("negative", self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return apply("getitem", self, index=index if isinstance(index, tuple) else (index,))
+
+    @property
+    def T(self) -> Tensor:
+        return apply("transpose", self, axes=tuple(reversed(range(self.ndim))))
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply("sum", self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply("mean", self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply("max", self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        target = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        return apply("reshape", self, shape=target)
+
+    def transpose(self, *axes: int) -> Tensor:
+        return apply("transpose", self, axes=tuple(axes) or tuple(reversed(range(self.ndim))))
+
+    def exp(self) -> Tensor:
+        return apply("exp", self)
+
+    def log(self) -> Tensor:
+        return apply("log", self)
+
+    def relu(self) -> Tensor:
+        return apply("relu", self)
+
+    def tanh(self) -> Tensor:
+        return apply("tanh", self)
+
+    def sigmoid(self) -> Tensor:
+        return apply("sigmoid", self)
+
+
+def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
+    """Run a registry op on tensors (or arrays and constants) and record it in the graph."""
+    target = REGISTRY[op] if isinstance(op, str) else op
+    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    out = Tensor(target.forward(*arrays, **params))
+    if _GRAD_ENABLED[-1] and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        out.requires_grad = True
+        out.op, out.inputs, out.params = target, args, params
+    return out
+
+
+def _topological(root: Tensor) -> list[Tensor]:
+    """The graph under ``root`` in topological order (inputs before the nodes using them)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in node.inputs:
+            if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
+    """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
+    adjoints: dict[int, Array] = {id(root): cotangent}
+    for node in reversed(_topological(root)):
+        g = adjoints.get(id(node))
+        if g is None or node.op is None:
+            continue
+        arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
+        needed = tuple(isinstance(a, Tensor) and a.requires_grad for a in node.inputs)
+        cotangents = node.op.vjp(g, *arrays, out=node.data, needed=needed, **node.params)
+        for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
+            if need and cot is not None:
+                previous = adjoints.get(id(parent))
+                adjoints[id(parent)] = cot if previous is None else previous + cot  # the sum over consumers
+    return adjoints
+
+
+def _as_tensors(primals: Sequence[Any]) -> list[Tensor]:
+    return [Tensor(p.data if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
+
+
+def vjp(f: Callable[..., Tensor], primals: Sequence[Any]) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]:
+    """``f(*primals)`` and the function mapping a cotangent of it to the cotangents of the primals."""
+    leaves = _as_tensors(primals)
+    out = f(*leaves)
+
+    def pullback(cotangent: Array) -> tuple[Array, ...]:
+        adjoints = backpropagate(out, cotangent)
+        xp = backend.namespace(out.data)
+        return tuple(adjoints.get(id(leaf), xp.zeros_like(leaf.data)) for leaf in leaves)
+
+    return out.data, pullback
+
+
+def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Array]) -> tuple[Array, Array]:
+    """``f(*primals)`` and its directional derivative along ``tangents``, from the registered JVPs."""
+    leaves = _as_tensors(primals)
+    out = f(*leaves)
+    tangent_of: dict[int, Array] = {id(leaf): t for leaf, t in zip(leaves, tangents, strict=True)}
+    for node in _topological(out):
+        if node.op is None or id(node) in tangent_of:
+            continue
+        arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
+        inputs_tangents = tuple(tangent_of.get(id(a)) if isinstance(a, Tensor) else None for a in node.inputs)
+        tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, **node.params)
+    xp = backend.namespace(out.data)
+    return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))
