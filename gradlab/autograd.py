@@ -87,8 +87,9 @@ class Tensor:
             if self.data.size != 1:
                 raise ValueError("backward() of a non-scalar needs the cotangent: t.backward(grad)")
             grad = backend.namespace(self.data).ones_like(self.data)
-        adjoints = backpropagate(self, grad)
-        for node in _topological(self):
+        order = _topological(self)
+        adjoints = backpropagate(self, grad, order)
+        for node in order:
             if node.op is None and node.requires_grad and id(node) in adjoints:
                 node.grad = adjoints[id(node)] if node.grad is None else node.grad + adjoints[id(node)]
 
@@ -202,10 +203,10 @@ def _topological(root: Tensor) -> list[Tensor]:
     return order
 
 
-def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
+def backpropagate(root: Tensor, cotangent: Array, order: list[Tensor] | None = None) -> dict[int, Array]:
     """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
     adjoints: dict[int, Array] = {id(root): cotangent}
-    for node in reversed(_topological(root)):
+    for node in reversed(order if order is not None else _topological(root)):
         g = adjoints.get(id(node))
         if g is None or node.op is None:
             continue

@@ -169,6 +169,9 @@ class BatchNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         xp = backend.namespace(x.data)
+        dev = backend.device(x.data)
+        self.running_mean = xp.asarray(self.running_mean, dtype=x.data.dtype, device=dev)
+        self.running_var = xp.asarray(self.running_var, dtype=x.data.dtype, device=dev)
         if self.training:
             m = self.momentum
             n = x.shape[0]
@@ -177,8 +180,8 @@ class BatchNorm1d(Module):
             self.running_mean = (1 - m) * self.running_mean + m * mean
             self.running_var = (1 - m) * self.running_var + m * var
             return apply("batch_norm", x, self.weight, self.bias, eps=self.eps)
-        scale = 1 / xp.sqrt(xp.asarray(self.running_var) + self.eps)
-        return (x - xp.asarray(self.running_mean)) * scale * self.weight + self.bias
+        scale = 1 / xp.sqrt(self.running_var + self.eps)
+        return (x - self.running_mean) * scale * self.weight + self.bias
 
 
 class Dropout(Module):
@@ -194,8 +197,8 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             return x
         xp = backend.namespace(x.data)
-        keep = self.rng.random(x.shape) >= self.p
-        mask = xp.asarray(keep.astype(x.data.dtype), device=backend.device(x.data))
+        keep = xp.asarray(self.rng.random(x.shape) >= self.p, device=backend.device(x.data))
+        mask = xp.astype(keep, x.data.dtype)
         return apply("dropout", x, mask, p=self.p)
 
 

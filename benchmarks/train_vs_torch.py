@@ -1,0 +1,151 @@
+"""Epoch time of the same MLP in gradlab, in hand-written NumPy (the floor) and in PyTorch (CPU).
+
+Run: python benchmarks/train_vs_torch.py [--rounds 3] [--batch-size 64]
+
+Two problems: 64-128-10 on the scikit-learn digits (1437 training rows) and 784-256-10 on 60,000
+synthetic MNIST-shaped rows. The three implementations train the same network (Linear, ReLU,
+Linear, softmax cross-entropy, plain SGD at lr 0.1, float32, the same batches) from the same
+initial weights; their epochs are interleaved round after round and the median epoch time of each
+is printed with the ratios. The hand-written NumPy version is the course's backward recursion, the
+floor a framework is measured against. Target: gradlab <= 1.2x the NumPy epoch time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gradlab import nn
+from gradlab.autograd import Tensor
+from gradlab.optim import SGD
+
+LR = 0.1
+
+
+def batches(X: np.ndarray, y: np.ndarray, size: int, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    order = np.random.default_rng(epoch).permutation(len(X))
+    return [(X[order[i : i + size]], y[order[i : i + size]]) for i in range(0, len(X), size)]
+
+
+def numpy_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[[Any], None]:
+    W1, b1, W2, b2 = W1.copy(), b1.copy(), W2.copy(), b2.copy()
+
+    def epoch(data: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        nonlocal W1, b1, W2, b2
+        for xb, yb in data:
+            m = len(yb)
+            Z1 = xb @ W1 + b1
+            A1 = np.maximum(Z1, 0)
+            logits = A1 @ W2 + b2
+            S = np.exp(logits - logits.max(axis=1, keepdims=True))
+            S /= S.sum(axis=1, keepdims=True)
+            S[np.arange(m), yb] -= 1
+            G2 = S / m
+            G1 = (G2 @ W2.T) * (Z1 > 0)
+            W2 = W2 - LR * (A1.T @ G2)
+            b2 = b2 - LR * G2.sum(axis=0)
+            W1 = W1 - LR * (xb.T @ G1)
+            b1 = b1 - LR * G1.sum(axis=0)
+
+    return epoch
+
+
+def gradlab_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[[Any], None]:
+    first, second = nn.Linear(*W1.shape), nn.Linear(*W2.shape)
+    first.weight.data, first.bias.data, second.weight.data, second.bias.data = (
+        W1.copy(),
+        b1.copy(),
+        W2.copy(),
+        b2.copy(),
+    )
+    model = nn.Sequential(first, nn.ReLU(), second)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    optimizer = SGD(model.parameters(), lr=LR)
+
+    def epoch(data: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for xb, yb in data:
+            optimizer.zero_grad()
+            loss_fn(model(Tensor(xb)), yb).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def torch_trainer(torch: Any, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[[Any], None]:
+    model = torch.nn.Sequential(torch.nn.Linear(*W1.shape), torch.nn.ReLU(), torch.nn.Linear(*W2.shape))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.from_numpy(W1.T.copy()))
+        model[0].bias.copy_(torch.from_numpy(b1))
+        model[2].weight.copy_(torch.from_numpy(W2.T.copy()))
+        model[2].bias.copy_(torch.from_numpy(b2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch(data: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for xb, yb in data:
+            optimizer.zero_grad()
+            loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb)).backward()
+            optimizer.step()
+
+    return epoch
+
+
+def problems() -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    out = []
+    try:
+        from gradlab.data import load_digits
+
+        X, y, _, _ = load_digits()
+        out.append(("digits 64-128-10", X.astype(np.float32), y.astype(np.int64), 128))
+    except Exception as exc:  # scikit-learn missing: say so and go on
+        print(f"digits skipped: {exc}")
+    rng = np.random.default_rng(0)
+    X = rng.random((60_000, 784), dtype=np.float32)
+    y = rng.integers(0, 10, size=60_000)
+    out.append(("synthetic 60000 x 784-256-10", X, y, 256))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    except ImportError:
+        torch, torch_note = None, "torch not installed: skipped"
+    print(f"NumPy {np.__version__}; {torch_note}; batch {args.batch_size}; median of {args.rounds} interleaved epochs")
+    for name, X, y, hidden in problems():
+        rng = np.random.default_rng(1)
+        d, k = X.shape[1], int(y.max()) + 1
+        W1 = (rng.standard_normal((d, hidden)) * np.sqrt(2 / d)).astype(np.float32)
+        W2 = (rng.standard_normal((hidden, k)) * np.sqrt(1 / hidden)).astype(np.float32)
+        b1, b2 = np.zeros(hidden, np.float32), np.zeros(k, np.float32)
+        trainers = {"numpy": numpy_trainer(W1, b1, W2, b2), "gradlab": gradlab_trainer(W1, b1, W2, b2)}
+        if torch is not None:
+            trainers["torch"] = torch_trainer(torch, W1, b1, W2, b2)
+        times: dict[str, list[float]] = {key: [] for key in trainers}
+        for round_ in range(args.rounds):
+            data = batches(X, y, args.batch_size, round_)
+            for key, epoch in trainers.items():
+                started = time.perf_counter()
+                epoch(data)
+                times[key].append(time.perf_counter() - started)
+        median = {key: statistics.median(values) for key, values in times.items()}
+        line = ", ".join(f"{key} {seconds * 1e3:.1f} ms" for key, seconds in median.items())
+        ratio = median["gradlab"] / median["numpy"]
+        torch_ratio = f", torch/numpy {median['torch'] / median['numpy']:.2f}" if "torch" in median else ""
+        verdict = "PASS" if ratio <= 1.2 else "MISS"
+        print(f"{name}: {line}; gradlab/numpy {ratio:.2f}{torch_ratio}  [{verdict} target <= 1.2]")
+
+
+if __name__ == "__main__":
+    main()
