@@ -176,7 +176,7 @@ def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
     """Run a registry op on tensors (or arrays and constants) and record it in the graph."""
     target = REGISTRY[op] if isinstance(op, str) else op
     arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-    out = Tensor(target.forward(*arrays, **params))
+    out = Tensor(target(*arrays, **params))
     if _GRAD_ENABLED[-1] and any(isinstance(a, Tensor) and a.requires_grad for a in args):
         out.requires_grad = True
         out.op, out.inputs, out.params = target, args, params

@@ -13,7 +13,7 @@ import heapq
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from gradlab import backend, diagnose, form, tolerances
 from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, Numeric, compare, to_result, unravel
 from gradlab.errors import GradlabError
 from gradlab.numerics import METHODS, Samples, adaptive_sample, projector, step_factor
-from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch
+from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch, Status
 from gradlab.tolerances import Tolerance
 
 Array = Any
@@ -137,7 +137,7 @@ class _Run:
         run.inputs = list(inputs)
         run.xp = backend.namespace(*inputs)
         run.names = _input_names(f, len(inputs), names)
-        run.name = name or getattr(f, "__name__", type(f).__name__)
+        run.name = name or cast(str, getattr(f, "__name__", type(f).__name__))
         run.wrt = _resolve_wrt(run.xp, run.inputs, wrt, run.names)
         run.method, run.seed, run.rtol, run.atol = method, seed, rtol, atol
         run.checks = tuple(checks)
@@ -176,7 +176,7 @@ class _Run:
             if self._prepare(form_problems):
                 self._run_checks(form_problems)
         if "form" in self.checks and not any(r.check == "form" for r in self.results):
-            status = "fail" if form_problems else "pass"
+            status: Status = "fail" if form_problems else "pass"
             self.results.insert(
                 0, CheckResult("form", status, "rules", "; ".join(form_problems), details=form_problems)
             )
@@ -266,15 +266,15 @@ class _Run:
         cots = self.vjp_values = self._call_vjps(problems) if need_vjp else None
         tans = self._call_jvps(problems) if need_jvp else None
         if "form" in wanted:
-            status = "fail" if problems else "pass"
+            status: Status = "fail" if problems else "pass"
             self.results.append(CheckResult("form", status, "rules", "; ".join(problems), details=list(problems)))
         run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
         if self.mode == "full" and (run_rev or run_fwd):
             self._full_numerics(judge=bool(cots))
-        if run_rev:
+        if run_rev and cots:
             for i in self.wrt:
                 self.results.append(self._check_rev(i, cots))
-        if run_fwd:
+        if run_fwd and tans:
             self.results.append(self._check_fwd(tans))
         if "adj" in wanted and cots and tans:
             self.results.append(self._check_adj(cots, tans))
@@ -283,9 +283,10 @@ class _Run:
     # ---- calling the rules ---------------------------------------------------------------------
 
     def _call_vjps(self, problems: list[str]) -> list[list[Array]] | None:
+        vjp = cast(Callable[..., Any], self.vjp)  # called only when there is one
         out = []
         for k, v in enumerate(self.v):
-            call = form.call_vjp(self.xp, self.vjp, v, self.inputs, self.out, self.wrt, self.names, self.strict)
+            call = form.call_vjp(self.xp, vjp, v, self.inputs, self.out, self.wrt, self.names, self.strict)
             if k == 0:
                 problems += call.problems
             if not call.usable:
@@ -293,7 +294,7 @@ class _Run:
             out.append(call.value)
         if not self.strict:
             return out
-        again = form.call_vjp(self.xp, self.vjp, self.v[0], self.inputs, self.out, self.wrt, self.names)
+        again = form.call_vjp(self.xp, vjp, self.v[0], self.inputs, self.out, self.wrt, self.names)
         if again.usable:
             for i, a, b in zip(self.wrt, out[0], again.value, strict=True):
                 gap = form.differs(self.xp, _float(self.xp, a), _float(self.xp, b))
@@ -305,10 +306,11 @@ class _Run:
         return out
 
     def _call_jvps(self, problems: list[str]) -> list[Array] | None:
+        jvp = cast(Callable[..., Any], self.jvp)  # called only when there is one
         out = []
         for k, u in enumerate(self.u):
             tangents = [u.get(i) for i in range(len(self.inputs))]
-            call = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names, self.strict)
+            call = form.call_jvp(self.xp, jvp, tangents, self.inputs, self.out, self.names, self.strict)
             if k == 0:
                 problems += call.problems
             if not call.usable:
@@ -317,7 +319,7 @@ class _Run:
         if not self.strict:
             return out
         tangents = [self.u[0].get(i) for i in range(len(self.inputs))]
-        again = form.call_jvp(self.xp, self.jvp, tangents, self.inputs, self.out, self.names)
+        again = form.call_jvp(self.xp, jvp, tangents, self.inputs, self.out, self.names)
         if again.usable:
             gap = form.differs(self.xp, _float(self.xp, out[0]), _float(self.xp, again.value))
             if gap is not None:
@@ -394,12 +396,17 @@ class _Run:
         judged = samples.judged if samples.judged_weights is weights else None
         projected = (judged or samples.map(*projector(xp, weights))).estimate(xp)
         lo = hi = None
+        kink = _kink(xp, projected.roughness)
         if hull and samples.method != "complex":
-            sides = xp.stack(samples.estimate(xp).one_sided)  # (sides, m)
+            # per Jacobian entry: the kinks of several outputs must not cancel in the projection
+            entries = samples.estimate(xp)
+            sides = xp.stack(entries.one_sided)  # (sides, m)
             weighted = xp.expand_dims(weights, axis=-2) * sides  # (..., sides, m)
             lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
             hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
-        return Numeric(projected.value, projected.error, _kink(xp, projected.roughness), lo, hi)
+            rough = _kink(xp, entries.roughness)
+            kink = xp.abs(weights) @ rough if rough is not None else None
+        return Numeric(projected.value, projected.error, kink, lo, hi)
 
     def _full_numerics(self, judge: bool) -> None:
         """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
@@ -408,6 +415,7 @@ class _Run:
         self.rev_numeric: dict[int, Numeric] = {}
         self.fwd_samples: list[Samples | None] = [None] * self.n_probes
         self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
+        self.fwd_kink: list[Array | None] = [None] * self.n_probes
         for i in self.wrt:
             rows = []
             u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
@@ -418,15 +426,24 @@ class _Run:
             self.rev_numeric[i] = _stack_numeric(xp, rows, self.n_probes, dtype)
 
     def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
+        """Add one column, weighted by each probe's entry, to the fwd sums: the samples, and per
+        output element the subgradient hull and the kink evidence (in magnitude: the kinks of
+        two inputs at one output must not cancel)."""
         xp = self.xp
-        sides = xp.stack(samples.estimate(xp).one_sided) if samples.method != "complex" else None
+        entries = samples.estimate(xp) if samples.method != "complex" else None
+        sides = xp.stack(entries.one_sided) if entries is not None else None
+        rough = _kink(xp, entries.roughness) if entries is not None else None
         for k, w in enumerate(weights):
-            term = samples.map(lambda a, w=w: w * a, lambda a, w=w: abs(w) * a)
-            self.fwd_samples[k] = term if self.fwd_samples[k] is None else self.fwd_samples[k] + term
+            term = samples.map(_times(w), _times(abs(w)))
+            previous = self.fwd_samples[k]
+            self.fwd_samples[k] = term if previous is None else previous + term
             if sides is not None:
                 lo, hi = xp.min(w * sides, axis=0), xp.max(w * sides, axis=0)
                 hull = self.fwd_hull[k]
                 self.fwd_hull[k] = [lo, hi] if not hull else [hull[0] + lo, hull[1] + hi]
+            if rough is not None:
+                kink = self.fwd_kink[k]
+                self.fwd_kink[k] = abs(w) * rough if kink is None else kink + abs(w) * rough
 
     def _projected_samples(self, k: int, i: int) -> Samples:
         """Samples along probe ``u[k]`` of input ``i``, computed once and shared by rev and fwd."""
@@ -441,8 +458,9 @@ class _Run:
 
     def _fwd_numeric(self, k: int) -> Numeric:
         xp = self.xp
+        kink = None
         if self.mode == "full":
-            samples, hull = self.fwd_samples[k], self.fwd_hull[k]
+            samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
         else:
             samples, hull = None, []
             for i in self.wrt:
@@ -454,7 +472,9 @@ class _Run:
             sides = xp.stack(estimate.one_sided)
             hull = [xp.min(sides, axis=0), xp.max(sides, axis=0)]
         lo, hi = (hull[0], hull[1]) if hull else (None, None)
-        return Numeric(estimate.value, estimate.error, _kink(xp, estimate.roughness), lo, hi)
+        if kink is None:
+            kink = _kink(xp, estimate.roughness)
+        return Numeric(estimate.value, estimate.error, kink, lo, hi)
 
     # ---- rev -----------------------------------------------------------------------------------
 
@@ -658,7 +678,9 @@ class _Run:
                 scale += float(xp.sum(xp.abs(terms)))
                 dtypes.append(self.inputs[i].dtype)
             a_eps = max(backend.eps(xp, dt) for dt in dtypes)
-            limit = tolerances.ADJOINT_ULPS * a_eps * scale + 1e-300
+            # relative to the terms, with a floor for subnormal results (whose rounding is absolute)
+            tiny = max(float(xp.finfo(dt).smallest_normal) for dt in dtypes)
+            limit = tolerances.ADJOINT_ULPS * a_eps * (scale + tiny) + 1e-300
             gap = abs(lhs - rhs)
             if gap / limit > worst:
                 worst = gap / limit
@@ -743,6 +765,10 @@ def _float(xp: Any, a: Array, dtype: Any = None) -> Array:
     if dtype is None:
         dtype = a.dtype if backend.is_floating(xp, a.dtype) else xp.float64
     return xp.astype(a, dtype) if a.dtype != dtype else a
+
+
+def _times(w: float) -> Callable[[Array], Array]:
+    return lambda a: w * a
 
 
 def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:

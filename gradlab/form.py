@@ -12,7 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from gradlab import backend, diagnose
+
+_NUMPY_MAJOR = int(np.__version__.split(".")[0])
 
 Array = Any
 
@@ -174,7 +178,7 @@ def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, 
             call.problems.append(f"{what} has shape {tuple(value.shape)} but the output has shape {tuple(like.shape)}")
         call.usable = False
         return
-    if value.dtype != like.dtype:
+    if value.dtype != like.dtype and not _numpy1_scalar_promotion(value, like):
         got, want = _dtype_name(value.dtype), _dtype_name(like.dtype)
         if what.startswith("the cotangent"):
             call.problems.append(diagnose.dtype_problem(name, got, want))
@@ -184,6 +188,18 @@ def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, 
         xp.all(xp.isfinite(value))
     ):
         call.problems.append(f"{what} contains NaN or Inf where the forward is finite")
+
+
+def _numpy1_scalar_promotion(value: Array, like: Array) -> bool:
+    """NumPy 1.x computes with 0-d float32 arrays as with scalars: ``x * 0.5`` is float64 there.
+    A rule cannot reasonably avoid that, so it is not reported (NumPy 2 keeps float32)."""
+    return (
+        _NUMPY_MAJOR < 2
+        and isinstance(value, np.ndarray | np.generic)
+        and value.ndim == 0
+        and np.dtype(like.dtype).kind == "f"
+        and np.dtype(value.dtype).kind == "f"
+    )
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -202,5 +202,8 @@ def quiet() -> Iterator[None]:
 
 def required_args(fn: Callable[..., Any]) -> list[str]:
     """Names of the positional parameters without a default."""
-    params = inspect.signature(fn).parameters.values()
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a NumPy 1.x ufunc has no signature, but knows its arity
+        return [f"x{i}" for i in range(getattr(fn, "nin", 1))]
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]

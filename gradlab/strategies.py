@@ -1,10 +1,18 @@
 """Hypothesis strategies that turn a spec into whole examples (inputs, params, dtype).
 
-Public: compose them in your own ``@given`` tests::
+Public: the fuzzer draws its examples with them, and your own ``@given`` tests can too::
 
+    from hypothesis import given
     from gradlab import strategies as gs
+
     @given(gs.examples(gs.spec_of("softmax")))
-    def test_my_softmax(example): ...
+    def test_my_softmax(example):
+        out = my_softmax(*example.inputs, **example.params)
+        ...
+
+A spec comes from a registry op (:func:`spec_of`), from a user's op (``my_op.spec``, given
+inline with ``gradlab.op(spec={...})``), or from :func:`gradlab.spec.parse_spec` on a table in
+the schema of ``specs/*.toml``.
 
 Shapes include 0-d and size-1 dimensions, broadcast pairs whose broadcast dimension is not only
 the leading one, matmul-compatible and batched shapes, permutations of any rank; values stay in
@@ -36,13 +44,19 @@ DISTINCT_GAP = 1e-2
 
 @dataclass(frozen=True)
 class Example:
-    """One drawn example: positional inputs, keyword params, the float dtype."""
+    """One drawn example: positional inputs, keyword params, the float dtype.
+
+    Call the op as ``op(*example.inputs, **example.params)``. ``inputs`` are NumPy arrays (float
+    arrays of ``dtype``; integer labels; float 0/1 masks); ``params`` the spec's parameters
+    (an ``axis``, ``keepdims``...).
+    """
 
     inputs: tuple[Any, ...]
     params: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
 
     def describe(self, names: Sequence[str] | None = None, values: bool = True) -> str:
+        """One line for a report: each input's name, dtype and shape, its values when small."""
         parts = []
         for i, x in enumerate(self.inputs):
             name = names[i] if names and i < len(names) else f"x{i}"
@@ -58,7 +72,10 @@ class Example:
 
 
 def spec_of(op_name: str) -> Spec:
-    """The spec of a registered op (from ``specs/*.toml``)."""
+    """The spec of a built-in op, from ``specs/*.toml`` (``gradlab list`` shows the names).
+
+    Raises ``GradlabError`` for an unknown op or one without a spec.
+    """
     from gradlab.ops import REGISTRY
 
     spec = REGISTRY[op_name].spec
@@ -70,7 +87,20 @@ def spec_of(op_name: str) -> Spec:
 
 
 def examples(spec: Spec, dtype: str | None = None) -> st.SearchStrategy[Example]:
-    """Whole examples for ``spec``: shapes, values in each input's domain, params, a dtype."""
+    """Whole examples for ``spec``: shapes, values in each input's domain, params, a dtype.
+
+    Parameters
+    ----------
+    spec
+        What the op accepts.
+    dtype
+        ``"float64"`` or ``"float32"``; by default one of the spec's dtypes is drawn.
+
+    Returns
+    -------
+    SearchStrategy[Example]
+        Examples that shrink towards small shapes and simple values.
+    """
     return _examples(spec, dtype)
 
 
@@ -100,7 +130,13 @@ def _core_dims(signature: str) -> tuple[list[list[str]], list[str]]:
 
 
 def shapes_for(spec: Spec) -> st.SearchStrategy[tuple[list[tuple[int, ...]], dict[str, int], dict[str, Any]]]:
-    """Input shapes for ``spec``, the size of every named core dimension, and rule-drawn params."""
+    """Input shapes for ``spec``, the size of every named core dimension, and rule-drawn params.
+
+    Draws ``(shapes, sizes, params)``: one shape per input (the signature's core dimensions
+    with batch dimensions in front, broadcasting against each other unless the spec says
+    ``broadcast = false``), the size drawn for each named dimension (``{"n": 3, "k": 2}``), and
+    the parameters a shape rule fixes (the ``axis`` of ``concatenate``).
+    """
     if spec.shape == "concatenate":
         return _concatenate_shapes(spec)
     return _signature_shapes(spec)
@@ -138,7 +174,15 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
 @st.composite
 def broadcastable_shapes(draw: Any, count: int, max_dims: int = 3, max_side: int = 4) -> list[tuple[int, ...]]:
     """``count`` shapes that broadcast together, each a suffix of one drawn shape with any of its
-    dimensions set to 1: broadcasting happens along leading, middle and trailing axes alike."""
+    dimensions set to 1: broadcasting happens along leading, middle and trailing axes alike.
+
+    Parameters
+    ----------
+    count
+        How many shapes.
+    max_dims, max_side
+        Limits of the rank and of each dimension of the common shape (0-d shapes included).
+    """
     full = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
     shapes = []
     for _ in range(count):
@@ -175,7 +219,21 @@ def _floats(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
 def arrays(
     x: InputSpec, shape: tuple[int, ...], dtype: str, kinks: Sequence[float] = (), sizes: dict[str, int] | None = None
 ) -> st.SearchStrategy[np.ndarray]:
-    """Values for one input of ``shape`` in its domain (and a margin away from ``kinks``)."""
+    """Values for one input of ``shape`` in its domain (and a margin away from ``kinks``).
+
+    No NaN, Inf or subnormals; no repeated fill value (ties would be kinks for max or sort).
+
+    Parameters
+    ----------
+    x
+        The input's spec (``spec.inputs[i]``): its domain and bounds.
+    shape, dtype
+        Of the array drawn.
+    kinks
+        Values to keep a margin from (``KINK_MARGIN * max(1, |kink|)``).
+    sizes
+        The sizes of the signature's named dimensions, for a ``labels`` input (its classes).
+    """
     low, high = x.bounds
     if x.domain == "labels":
         classes = (sizes or {}).get(x.classes or "", 1)
@@ -228,12 +286,13 @@ def _spd(m: np.ndarray) -> np.ndarray:
 
 
 def params_for(p: ParamSpec, shape: tuple[int, ...]) -> st.SearchStrategy[Any]:
-    """Values of a parameter valid for an input of ``shape``."""
+    """Values of a parameter (``spec.params[i]``) valid for an input of ``shape``: an axis within
+    its rank, a permutation of its axes, a target shape of the same size..."""
     rank, opts = len(shape), p.options
     if p.kind == "bool":
         return st.booleans()
     if p.kind == "float":
-        return st.floats(opts["low"], opts["high"], allow_nan=False)
+        return st.floats(opts["low"], opts["high"], allow_nan=False, allow_subnormal=False)
     if p.kind == "int":
         return st.integers(opts["low"], opts["high"])
     if p.kind == "choice":

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from gradlab.results import CHECK_TITLES, CheckResult, GradCheckReport
+
+if TYPE_CHECKING:
+    from gradlab.fuzz import OpOutcome
 
 _VERDICT = {"pass": "passed", "fail": "FAILED", "nondiff": "not differentiable here", "invalid": "invalid input"}
 
@@ -21,6 +26,29 @@ def format_report(report: GradCheckReport, max_rows: int = 8) -> str:
             lines += _format_result(r, max_rows)
     if quiet:
         lines.append("passed: " + ", ".join(quiet))
+    return "\n".join(lines)
+
+
+def format_outcome(outcome: OpOutcome, reproduce: str | None = None, max_rows: int = 8) -> str:
+    """What fuzzing one op in one dtype found, in plain text: the shrunk failing example and its
+    report, or the error that stopped the op; ``reproduce`` is the command that runs it again."""
+    head = f"gradlab: fuzzing `{outcome.op}` [{outcome.dtype}]"
+    if outcome.error:
+        lines = [f"{head}: error", outcome.error]
+    elif outcome.failure is not None:
+        report = outcome.failure.report
+        failed = ", ".join(sorted({r.check for r in report.failures}))
+        lines = [
+            f"{head}: {failed} failed after {outcome.examples} examples",
+            "shrunk example: " + outcome.failure.example.describe(report.input_names),
+            format_report(report, max_rows=max_rows),
+        ]
+        if outcome.xfail:
+            lines.insert(1, f"expected to fail: {outcome.xfail}")
+    else:
+        lines = [f"{head}: {outcome.status} ({outcome.examples} examples)"]
+    if reproduce and (outcome.error or outcome.failure is not None):
+        lines.append(f"reproduce: {reproduce}")
     return "\n".join(lines)
 
 

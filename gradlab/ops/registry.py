@@ -62,7 +62,16 @@ class Op:
             self.doc = (inspect.getdoc(self.forward) or "").split("\n", 1)[0]
 
     def __call__(self, *inputs: Any, **params: Any) -> Array:
-        return self.forward(*inputs, **params)
+        """The forward, its result in the floating dtype of its floating inputs (NumPy 1.x turns a
+        float32 0-d result into float64 when a Python float takes part)."""
+        out = self.forward(*inputs, **params)
+        floats = [x for x in inputs if _is_float(x)]
+        if floats and _is_float(out):
+            xp = ns(out)
+            wanted = xp.result_type(*floats)
+            if out.dtype != wanted:
+                out = xp.astype(out, wanted)
+        return out
 
     @property
     def has_vjp(self) -> bool:
@@ -89,7 +98,7 @@ class Op:
                 continue
             cot = rule(g, out, *inputs, **params)
             if backend.is_array(x) and backend.is_array(cot):
-                cot = unbroadcast(cot, tuple(x.shape))
+                cot = _same_dtype(unbroadcast(cot, tuple(x.shape)), x)
             cotangents.append(cot)
         return tuple(cotangents)
 
@@ -106,7 +115,7 @@ class Op:
             for i in linear_in:
                 if _is_float(inputs[i]):
                     filled[i] = tangents[i] if tangents[i] is not None else xp.zeros_like(inputs[i])
-            return self.forward(*filled, **params)
+            return self(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
         total = None
@@ -118,7 +127,7 @@ class Op:
             if tuple(term.shape) != tuple(out.shape):
                 term = xp.broadcast_to(term, out.shape)
             total = term if total is None else total + term
-        return total if total is not None else xp.zeros_like(out)
+        return _same_dtype(total, out) if total is not None else xp.zeros_like(out)
 
 
 def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
@@ -231,6 +240,14 @@ def deflinear(target: Op, *argnums: int) -> Op:
     target.linear = True
     target.linear_args = tuple(argnums) if argnums else None
     return target
+
+
+def _same_dtype(value: Array, like: Array) -> Array:
+    """``value`` in ``like``'s floating dtype: NumPy 1.x promotes float32 0-d arrays times Python
+    floats to float64, and a rule is shape- and dtype-free math (NEP 50 made this moot in 2.x)."""
+    if backend.is_array(value) and value.dtype != like.dtype and _is_float(like):
+        return ns(value).astype(value, like.dtype)
+    return value
 
 
 def _is_float(x: Any) -> bool:

@@ -1,0 +1,232 @@
+"""gradlab's pytest plugin, active wherever gradlab is installed (the ``pytest11`` entry point).
+
+It gives a test suite
+
+- the fixture ``gradcheck``: ``gradcheck(op)`` fuzzes a gradlab op over its spec in every dtype
+  of the spec; ``gradcheck(f, strategy, vjp=..., jvp=...)`` checks a plain function's rules on
+  the input tuples a Hypothesis strategy draws. A wrong rule fails the test with gradlab's
+  plain-text report of the shrunk example (no colour codes, no traceback of gradlab's insides);
+- the options ``--gradlab-profile quick|thorough`` (examples per op and dtype, or per function)
+  and ``--gradlab-seed N``;
+- the Hypothesis profiles ``gradlab-ci`` and ``gradlab-thorough``, for ``--hypothesis-profile``.
+
+The module stays light: NumPy, Hypothesis and the checks are imported when the fixture runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from gradlab.profiles import PROFILES, register_hypothesis_profiles
+
+if TYPE_CHECKING:
+    from gradlab.fuzz import OpOutcome
+    from gradlab.results import GradCheckReport
+
+DEFAULT_PROFILE = "quick"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradlab", "gradient checks (gradlab)")
+    group.addoption(
+        "--gradlab-profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help=f"examples the gradcheck fixture draws: {', '.join(f'{k} {v}' for k, v in PROFILES.items())}"
+        f" (default {DEFAULT_PROFILE})",
+    )
+    group.addoption(
+        "--gradlab-seed",
+        type=int,
+        default=None,
+        help="seed of the gradcheck fixture's examples and probes (default 0)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # before Hypothesis' own plugin loads the profile named by --hypothesis-profile; when Hypothesis
+    # is not imported yet, its "hypothesis" entry point registers them as it is
+    if "hypothesis" in sys.modules or config.getoption("hypothesis_profile", None):
+        register_hypothesis_profiles()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.option.verbose < 1 and not _given(config):
+        return None
+    checker = GradCheck(config)
+    return f"gradlab: profile {checker.profile} ({checker.max_examples} examples), seed {checker.seed}"
+
+
+def _given(config: pytest.Config) -> bool:
+    return config.getoption("gradlab_profile") is not None or config.getoption("gradlab_seed") is not None
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest) -> GradCheck:
+    """Check derivative rules inside a test; a wrong rule fails the test with gradlab's report.
+
+    ``gradcheck(op)`` fuzzes a gradlab op (or the name of a registry op) over its spec;
+    ``gradcheck(f, strategy, vjp=..., jvp=...)`` checks a plain function on the input tuples that
+    a Hypothesis strategy draws. See :class:`GradCheck`.
+    """
+    return GradCheck(request.config, request.node.nodeid)
+
+
+class GradCheck:
+    """The ``gradcheck`` fixture: runs gradlab's checks with the session's profile and seed.
+
+    Attributes
+    ----------
+    profile
+        ``"quick"`` or ``"thorough"`` (``--gradlab-profile``).
+    max_examples
+        Examples per op and dtype, or per function, of that profile.
+    seed
+        ``--gradlab-seed`` (default 0): the same examples and probes on every run.
+    """
+
+    def __init__(self, config: pytest.Config, nodeid: str = "") -> None:
+        self.profile: str = config.getoption("gradlab_profile") or DEFAULT_PROFILE
+        self.max_examples: int = PROFILES[self.profile]
+        seed = config.getoption("gradlab_seed")
+        self.seed: int = 0 if seed is None else seed
+        self.nodeid = nodeid
+
+    def __call__(self, target: Any, strategy: Any = None, **options: Any) -> Any:
+        """Check ``target`` and fail the test when a rule is wrong.
+
+        Parameters
+        ----------
+        target
+            A gradlab ``Op`` with a spec (or a registry op's name), fuzzed with
+            :func:`gradlab.fuzz.fuzz_op` in each dtype of its spec; or a plain function ``f``.
+        strategy
+            For a plain function: a Hypothesis strategy of input tuples (a single array is taken
+            as a one-input tuple); each drawn tuple is checked with :func:`gradlab.check_grads`.
+        **options
+            For an op: ``dtypes``, ``spec``, ``mode``, ``device``, ``timeout``, ``max_examples``.
+            For a function: ``vjp``, ``jvp``, ``max_examples``, ``allow_nondiff`` (default true)
+            and any other argument of :func:`gradlab.check_grads`.
+
+        Returns
+        -------
+        list[OpOutcome] or GradCheckReport
+            For an op, what fuzzing found in each dtype; for a function, the report of the last
+            example checked.
+        """
+        __tracebackhide__ = True
+        if strategy is None:
+            return self.op(target, **options)
+        return self.function(target, strategy, **options)
+
+    def op(
+        self,
+        target: Any,
+        dtypes: Iterable[str] | None = None,
+        spec: Any = None,
+        max_examples: int | None = None,
+        **options: Any,
+    ) -> list[OpOutcome]:
+        """Fuzz ``target`` in each dtype; fail the test on a wrong rule, an error or a hang."""
+        __tracebackhide__ = True
+        from gradlab.fuzz import fuzz_op
+        from gradlab.ops.registry import Op
+        from gradlab.text_report import format_outcome
+
+        if isinstance(target, str):
+            from gradlab.ops import REGISTRY
+
+            target = REGISTRY[target]
+        if not isinstance(target, Op):
+            pytest.fail(
+                f"gradcheck: {target!r} is not a gradlab op; for a plain function pass a strategy of its inputs:"
+                " gradcheck(f, strategy, vjp=..., jvp=...)",
+                pytrace=False,
+            )
+        if isinstance(spec, dict):
+            from gradlab.spec import parse_spec
+
+            spec = parse_spec(target.name, spec, f"<spec given to gradcheck in {self.nodeid}>")
+        spec = spec or target.spec
+        if spec is None:
+            pytest.fail(f"gradcheck: op {target.name!r} has no spec: give one with op(spec=...)", pytrace=False)
+        examples = max_examples or self.max_examples
+        outcomes = [
+            fuzz_op(target, dtype, max_examples=examples, seed_=self.seed, spec=spec, **options)
+            for dtype in (dtypes or spec.dtypes)
+        ]
+        bad = [o for o in outcomes if o.status in ("fail", "error")]
+        if bad:
+            pytest.fail("\n\n".join(format_outcome(o, self.reproduce()) for o in bad), pytrace=False)
+        return outcomes
+
+    def function(
+        self,
+        f: Callable[..., Any],
+        strategy: Any,
+        *,
+        vjp: Callable[..., Any] | None = None,
+        jvp: Callable[..., Any] | None = None,
+        max_examples: int | None = None,
+        allow_nondiff: bool = True,
+        **options: Any,
+    ) -> GradCheckReport | None:
+        """Check ``f``'s rules on every input tuple ``strategy`` draws; fail the test with the
+        report of the smallest failing tuple Hypothesis finds."""
+        __tracebackhide__ = True
+        from hypothesis import HealthCheck, Phase, given, reject, seed, settings
+
+        from gradlab.checks import check_grads
+        from gradlab.fuzz import Failure, OpOutcome
+        from gradlab.strategies import Example
+        from gradlab.text_report import format_outcome
+
+        failures: list[Failure] = []
+        checked: list[GradCheckReport] = []
+
+        @settings(
+            max_examples=max_examples or self.max_examples,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        )
+        @seed(self.seed)
+        @given(strategy)
+        def run(inputs: Any) -> None:
+            inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+            report = check_grads(f, *inputs, vjp=vjp, jvp=jvp, seed=self.seed, **options)
+            if report.status == "invalid":
+                reject()
+            if not failures:  # once a failure is found, the rest is shrinking, not new examples
+                checked.append(report)
+            if report.status == "fail" or (report.status == "nondiff" and not allow_nondiff):
+                failures.append(Failure(example=Example(inputs=inputs), report=report, seed=self.seed))
+                raise _Failed
+
+        with contextlib.suppress(_Failed):  # the test fails below, outside a handler: no chained traceback
+            run()
+        if failures:
+            failure = failures[-1]  # the last one Hypothesis ran is the shrunk one
+            report = failure.report
+            dtypes = [report.input_dtypes[i] for i in report.wrt] or report.input_dtypes
+            outcome = OpOutcome(op=report.name, dtype=",".join(sorted(set(dtypes))), examples=len(checked))
+            outcome.failure = failure
+            pytest.fail(format_outcome(outcome, self.reproduce()), pytrace=False)
+        return checked[-1] if checked else None
+
+    def reproduce(self) -> str:
+        """The pytest command that runs this test again with the same examples."""
+        command = f"python -m pytest {self.nodeid}".rstrip()
+        return f"{command} --gradlab-profile {self.profile} --gradlab-seed {self.seed}"
+
+
+class _Failed(Exception):
+    """A failing example: Hypothesis shrinks it; the report is kept beside."""
