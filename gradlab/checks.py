@@ -9,20 +9,19 @@ input until the wrong entries are found).
 
 from __future__ import annotations
 
-import heapq
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import numpy as np
 
 from gradlab import backend, diagnose, form, tolerances
-from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, Numeric, compare, to_result, unravel
+from gradlab.compare import Numeric, compare, to_result
 from gradlab.errors import GradlabError
-from gradlab.numerics import METHODS, Samples, adaptive_sample, projector, step_factor
-from gradlab.results import CheckName, CheckResult, GradCheckReport, Mismatch, Status
-from gradlab.tolerances import Tolerance
+from gradlab.localise import Localiser
+from gradlab.numerics import METHODS, Samples
+from gradlab.results import CheckName, CheckResult, GradCheckReport, Status
+from gradlab.sampling import as_float, numeric_fields, xp_flat
 
 Array = Any
 
@@ -30,9 +29,6 @@ CHECKS: tuple[CheckName, ...] = ("rev", "fwd", "adj", "form")
 MODES = ("auto", "full", "projected")
 # ``auto`` differentiates element by element up to this many differentiated input elements
 FULL_MODE_LIMIT = 256
-# directional derivatives a failed projected check may spend locating the wrong entries
-LOCALISE_BUDGET = 128
-LOCALISE_LEAVES = 8
 
 
 def check_grads(
@@ -95,7 +91,7 @@ def check_grads(
     return run.report()
 
 
-class _Run:
+class _Run(Localiser):
     """State shared by the checks of one call to :func:`check_grads`."""
 
     @classmethod
@@ -257,7 +253,7 @@ class _Run:
             {i: backend.signed_probe(rng, xp, tuple(self.inputs[i].shape), self.inputs[i].dtype, dev) for i in self.wrt}
             for _ in range(self.n_probes)
         ]
-        self.v_flat = [xp_flat(xp, _float(xp, v, self.g0.dtype)) for v in self.v]
+        self.v_flat = [xp_flat(xp, as_float(xp, v, self.g0.dtype)) for v in self.v]
         self.along_cache: dict[tuple[int, int], Samples] = {}
         self.room_cache: dict[tuple[int, int], float] = {}
         wanted = set(self.checks)
@@ -297,7 +293,7 @@ class _Run:
         again = form.call_vjp(self.xp, vjp, self.v[0], self.inputs, self.out, self.wrt, self.names)
         if again.usable:
             for i, a, b in zip(self.wrt, out[0], again.value, strict=True):
-                gap = form.differs(self.xp, _float(self.xp, a), _float(self.xp, b))
+                gap = form.differs(self.xp, as_float(self.xp, a), as_float(self.xp, b))
                 if gap is not None:
                     problems.append(
                         f"the VJP is not deterministic: two calls give cotangents for {self.names[i]}"
@@ -321,160 +317,10 @@ class _Run:
         tangents = [self.u[0].get(i) for i in range(len(self.inputs))]
         again = form.call_jvp(self.xp, jvp, tangents, self.inputs, self.out, self.names)
         if again.usable:
-            gap = form.differs(self.xp, _float(self.xp, out[0]), _float(self.xp, again.value))
+            gap = form.differs(self.xp, as_float(self.xp, out[0]), as_float(self.xp, again.value))
             if gap is not None:
                 problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
         return out
-
-    # ---- numerics ------------------------------------------------------------------------------
-
-    def _evaluate(self, args: list[Any]) -> Array:
-        self.evaluations += 1
-        out = self.f(*args)
-        if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
-            raise GradlabError(
-                f"{self.name}: the forward returned {type(out).__name__} of shape"
-                f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
-            )
-        return xp_flat(self.xp, out)
-
-    def _room(self, directions: dict[int, Array]) -> float:
-        """The largest ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
-        return min((_largest_step(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
-
-    def _along(self, directions: dict[int, Array], judge: Array | None = None, room: float | None = None) -> Samples:
-        """Samples of the output (flattened) along ``directions`` (input index -> direction);
-        ``room`` is :meth:`_room` of the directions, when known."""
-        xp = self.xp
-        h = step_factor(self.method, self.eval_eps) * (room if room is not None else self._room(directions))
-        base = {i: self._perturbable(i) for i in directions}
-        dirs = {i: _float(xp, d, base[i].dtype) for i, d in directions.items()}
-
-        def g(t: Any) -> Array:
-            args = list(self.eval_inputs)
-            for i in directions:
-                args[i] = base[i] + t * dirs[i]
-            return self._evaluate(args)
-
-        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
-
-    def _perturbable(self, i: int) -> Array:
-        x = self.eval_inputs[i]
-        if self.method == "complex":
-            return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
-        return x
-
-    def _element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
-        """Samples of the output (flattened) along one element of input ``i``."""
-        xp = self.xp
-        base = self._perturbable(i)
-        shape = tuple(base.shape)
-        work = xp.reshape(backend.copy(xp, base), (-1,))
-        x0 = backend.copy(xp, work[flat_index])  # a copy: on CuPy an indexed element is a view
-        h = step_factor(self.method, self.eval_eps) * max(1.0, abs(complex(x0)))
-        if self.method != "complex":
-            h = float((x0 + h) - x0)  # the step actually taken, after rounding x0 + h
-
-        def g(t: Any) -> Array:
-            work[flat_index] = x0 + t
-            args = list(self.eval_inputs)
-            args[i] = xp.reshape(work, shape)
-            try:
-                # a copy: the output may be a view of the perturbed input, restored below
-                return backend.copy(xp, self._evaluate(args))
-            finally:
-                work[flat_index] = x0
-
-        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
-
-    def _rev_numeric(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
-        """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)
-        or several (P, m). The subgradient hull is taken per Jacobian entry (each entry's one-sided
-        derivatives weighted by the probe's sign) before summing."""
-        xp = self.xp
-        # samples judged with these very weights were projected already
-        judged = samples.judged if samples.judged_weights is weights else None
-        projected = (judged or samples.map(*projector(xp, weights))).estimate(xp)
-        lo = hi = None
-        kink = _kink(xp, projected.roughness)
-        if hull and samples.method != "complex":
-            # per Jacobian entry: the kinks of several outputs must not cancel in the projection
-            entries = samples.estimate(xp)
-            sides = xp.stack(entries.one_sided)  # (sides, m)
-            weighted = xp.expand_dims(weights, axis=-2) * sides  # (..., sides, m)
-            lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
-            hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
-            rough = _kink(xp, entries.roughness)
-            kink = xp.abs(weights) @ rough if rough is not None else None
-        return Numeric(projected.value, projected.error, kink, lo, hi)
-
-    def _full_numerics(self, judge: bool) -> None:
-        """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
-        xp, dtype = self.xp, self.g0.dtype
-        probes = xp.stack(self.v_flat)  # (P, m)
-        self.rev_numeric: dict[int, Numeric] = {}
-        self.fwd_samples: list[Samples | None] = [None] * self.n_probes
-        self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
-        self.fwd_kink: list[Array | None] = [None] * self.n_probes
-        for i in self.wrt:
-            rows = []
-            u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
-            for j in range(int(self.inputs[i].size)):
-                samples = self._element(i, j, probes if judge else None)
-                rows.append(self._rev_numeric(samples, probes))
-                self._accumulate_fwd(samples, [float(u[k][j]) for k in range(self.n_probes)])
-            self.rev_numeric[i] = _stack_numeric(xp, rows, self.n_probes, dtype)
-
-    def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
-        """Add one column, weighted by each probe's entry, to the fwd sums: the samples, and per
-        output element the subgradient hull and the kink evidence (in magnitude: the kinks of
-        two inputs at one output must not cancel)."""
-        xp = self.xp
-        entries = samples.estimate(xp) if samples.method != "complex" else None
-        sides = xp.stack(entries.one_sided) if entries is not None else None
-        rough = _kink(xp, entries.roughness) if entries is not None else None
-        for k, w in enumerate(weights):
-            term = samples.map(_times(w), _times(abs(w)))
-            previous = self.fwd_samples[k]
-            self.fwd_samples[k] = term if previous is None else previous + term
-            if sides is not None:
-                lo, hi = xp.min(w * sides, axis=0), xp.max(w * sides, axis=0)
-                hull = self.fwd_hull[k]
-                self.fwd_hull[k] = [lo, hi] if not hull else [hull[0] + lo, hull[1] + hi]
-            if rough is not None:
-                kink = self.fwd_kink[k]
-                self.fwd_kink[k] = abs(w) * rough if kink is None else kink + abs(w) * rough
-
-    def _projected_samples(self, k: int, i: int) -> Samples:
-        """Samples along probe ``u[k]`` of input ``i``, computed once and shared by rev and fwd."""
-        key = (k, i)
-        if key not in self.along_cache:
-            judge = None
-            if self.vjp_values is not None:
-                judge = self.v_flat[k]
-            self.room_cache[key] = self._room({i: self.u[k][i]})
-            self.along_cache[key] = self._along({i: self.u[k][i]}, judge, self.room_cache[key])
-        return self.along_cache[key]
-
-    def _fwd_numeric(self, k: int) -> Numeric:
-        xp = self.xp
-        kink = None
-        if self.mode == "full":
-            samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
-        else:
-            samples, hull = None, []
-            for i in self.wrt:
-                part = self._projected_samples(k, i)
-                samples = part if samples is None else samples + part
-        assert samples is not None
-        estimate = samples.estimate(xp)
-        if not hull and estimate.one_sided:
-            sides = xp.stack(estimate.one_sided)
-            hull = [xp.min(sides, axis=0), xp.max(sides, axis=0)]
-        lo, hi = (hull[0], hull[1]) if hull else (None, None)
-        if kink is None:
-            kink = _kink(xp, estimate.roughness)
-        return Numeric(estimate.value, estimate.error, kink, lo, hi)
 
     # ---- rev -----------------------------------------------------------------------------------
 
@@ -486,10 +332,10 @@ class _Run:
         shape = tuple(self.inputs[i].shape)
         worst: tuple[float, CheckResult] | None = None
         for k in range(self.n_probes):
-            analytic = xp_flat(xp, _float(xp, cots[k][position], self.g0.dtype))
+            analytic = xp_flat(xp, as_float(xp, cots[k][position], self.g0.dtype))
             if self.mode == "full":
                 numeric = self.rev_numeric[i]
-                column = Numeric(*(None if f is None else f[:, k] for f in _fields(numeric)))
+                column = Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric)))
                 compared = compare(xp, analytic, column, tol, a_eps)
                 result = to_result(xp, "rev", self.names[i], compared, shape, tol, self.mode, self._sizes())
             else:
@@ -504,135 +350,6 @@ class _Run:
     def strict(self) -> bool:
         """Whether the ``form`` check runs: copies, mutation and determinism checks of the rules."""
         return "form" in self.checks
-
-    def _sizes(self) -> tuple[int, ...]:
-        return tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
-
-    def _rev_projected(
-        self, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
-    ) -> CheckResult:
-        xp = self.xp
-        v = self.v_flat[k]
-        u = xp_flat(xp, _float(xp, self.u[k][i], self.g0.dtype))
-        n = int(analytic.size)
-        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, self._projected_samples(k, i))
-        base = CheckResult(
-            "rev", "pass", self.names[i], size=n, rtol=tol.rtol, atol=tol.atol, mode="projected",
-            max_abs_err=abs(gap), max_rel_err=abs(gap) / max(abs(numeric), 1e-300), worst_ratio=abs(gap) / limit,
-        )  # fmt: skip
-        if not math.isfinite(gap):
-            base.status = "invalid"
-            base.message = (
-                "the numerical derivative is undefined here (a step of the finite difference leaves the domain)"
-            )
-            return base
-        if score <= 1.0:
-            return base
-        leaves = self._bisect(i, k, analytic, v, u, score, tol, a_eps)
-        if not leaves:
-            base.status = "fail"
-            base.message = (
-                f"<VJP(v), u> and <v, J u> differ by {abs(gap):.3g} (limit {limit:.3g}) but no single entry"
-                " stands out: a small error spread over many entries"
-            )
-            return base
-        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
-
-    def _block(
-        self,
-        i: int,
-        k: int,
-        analytic: Array,
-        v: Array,
-        u: Array,
-        start: int,
-        stop: int,
-        tol: Tolerance,
-        a_eps: float,
-        samples: Samples | None = None,
-    ) -> tuple[float, float, float, float]:
-        """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
-
-        Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
-        numeric value.
-        """
-        xp = self.xp
-        if samples is None:
-            mask = xp.zeros(int(u.size), dtype=u.dtype)
-            mask[start:stop] = 1
-            direction = xp.reshape(xp.astype(u * mask, self.u[k][i].dtype), tuple(self.u[k][i].shape))
-            # a block of the probe moves no element further than the whole probe: same room
-            samples = self._along({i: direction}, v, self.room_cache[(k, i)])
-        numeric = self._rev_numeric(samples, v, hull=False)
-        value = float(numeric.value)
-        gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - value
-        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, tol, a_eps))
-        score = abs(gap) / limit
-        if numeric.kink is not None:
-            score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
-        return gap, limit, score, value
-
-    def _bisect(
-        self, i: int, k: int, analytic: Array, v: Array, u: Array, score: float, tol: Tolerance, a_eps: float
-    ) -> list[int]:
-        """Split the failed projection into halves, always opening the block that disagrees most
-        (or is least smooth), down to single elements."""
-        heap: list[tuple[float, int, int]] = [(-score, 0, int(analytic.size))]
-        leaves: list[int] = []
-        budget = LOCALISE_BUDGET
-        while heap and budget > 0 and len(leaves) < LOCALISE_LEAVES:
-            _, start, stop = heapq.heappop(heap)
-            if stop - start == 1:
-                leaves.append(start)
-                continue
-            mid = (start + stop) // 2
-            for lo, hi in ((start, mid), (mid, stop)):
-                budget -= 1
-                child = self._block(i, k, analytic, v, u, lo, hi, tol, a_eps)[2]
-                if child > 1.0:
-                    heapq.heappush(heap, (-child, lo, hi))
-        return sorted(leaves)
-
-    def _leaf_result(
-        self,
-        i: int,
-        leaves: list[int],
-        analytic: Array,
-        v: Array,
-        tol: Tolerance,
-        a_eps: float,
-        base: CheckResult,
-        shape: tuple,
-    ) -> CheckResult:
-        xp = self.xp
-        rows = [self._rev_numeric(self._element(i, j, v), v) for j in leaves]
-        numeric = _stack_numeric(xp, rows, None, self.g0.dtype)
-        a = xp.stack([analytic[j] for j in leaves])
-        located = to_result(xp, "rev", self.names[i], compare(xp, a, numeric, tol, a_eps), (len(leaves),), tol,
-                            "projected", self._sizes())  # fmt: skip
-        flat_to_index = [unravel(j, shape) for j in leaves]
-        base.mismatches = [
-            Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)
-            for m in located.mismatches
-        ]
-        base.nondiff_indices = [flat_to_index[j[0]] for j in located.nondiff_indices]
-        base.mismatch_count = located.mismatch_count
-        base.diagnosis = located.diagnosis
-        if base.mismatches:
-            base.worst_index = base.mismatches[0].index
-            base.max_abs_err = max(m.abs_err for m in base.mismatches)
-            base.max_rel_err = located.max_rel_err
-        base.status = "fail" if located.status == "pass" else located.status
-        found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
-        base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
-        if base.status == "nondiff":
-            base.message = "the op is not differentiable at these inputs (a kink); the projection was bisected to it"
-        if int(analytic.size) <= REPORT_ARRAY_LIMIT:
-            host = np.full(int(analytic.size), np.nan)
-            host[leaves] = backend.to_host(numeric.value)
-            base.numeric = host.reshape(shape)
-            base.analytic = backend.to_host(analytic).reshape(shape)
-        return base
 
     def _explain_rev(self, result: CheckResult, i: int) -> CheckResult:
         if result.status != "fail":
@@ -650,7 +367,7 @@ class _Run:
         a_eps = backend.eps(xp, self.out.dtype)
         worst: tuple[float, CheckResult] | None = None
         for k in range(self.n_probes):
-            analytic = xp_flat(xp, _float(xp, tans[k], self.g0.dtype))
+            analytic = xp_flat(xp, as_float(xp, tans[k], self.g0.dtype))
             compared = compare(xp, analytic, self._fwd_numeric(k), tol, a_eps)
             result = to_result(xp, "fwd", "output", compared, tuple(self.out.shape), tol, self.mode, self._sizes())
             score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
@@ -666,14 +383,14 @@ class _Run:
         result = CheckResult("adj", "pass", "VJP vs JVP", mode="exact")
         worst = -1.0
         for k in range(self.n_probes):
-            v = _float(xp, self.v[k], xp.float64 if backend.has_float64(xp, backend.device(self.out)) else None)
-            t = _float(xp, tans[k], v.dtype)
+            v = as_float(xp, self.v[k], xp.float64 if backend.has_float64(xp, backend.device(self.out)) else None)
+            t = as_float(xp, tans[k], v.dtype)
             lhs_terms = v * t
             lhs = float(xp.sum(lhs_terms))
             rhs, scale = 0.0, float(xp.sum(xp.abs(lhs_terms)))
             dtypes = [self.out.dtype]
             for position, i in enumerate(self.wrt):
-                terms = _float(xp, cots[k][position], v.dtype) * _float(xp, self.u[k][i], v.dtype)
+                terms = as_float(xp, cots[k][position], v.dtype) * as_float(xp, self.u[k][i], v.dtype)
                 rhs += float(xp.sum(terms))
                 scale += float(xp.sum(xp.abs(terms)))
                 dtypes.append(self.inputs[i].dtype)
@@ -714,42 +431,7 @@ class _Run:
             )
 
 
-# ---- helpers ------------------------------------------------------------------------------------
-
-
-def xp_flat(xp: Any, a: Array) -> Array:
-    return xp.reshape(a, (-1,))
-
-
-def _fields(n: Numeric) -> tuple[Array | None, ...]:
-    return (n.value, n.error, n.kink, n.lo, n.hi)
-
-
-def _stack_numeric(xp: Any, rows: list[Numeric], probes: int | None, dtype: Any) -> Numeric:
-    """Stack per-element numerics into arrays with one row per element."""
-    if not rows:
-        empty = xp.zeros((0,) if probes is None else (0, probes), dtype=dtype)
-        return Numeric(empty, empty)
-    stacked = [None if f is None else xp.stack([_fields(r)[n] for r in rows]) for n, f in enumerate(_fields(rows[0]))]
-    return Numeric(*stacked)
-
-
-def _kink(xp: Any, roughness: tuple[Array, ...]) -> Array | None:
-    """Non-smoothness from (projected) signed third and fourth differences; None without them."""
-    if not roughness:
-        return None
-    total = xp.abs(roughness[0])
-    for r in roughness[1:]:
-        total = total + xp.abs(r)
-    return total
-
-
-def _largest_step(xp: Any, x: Array, d: Array) -> float:
-    """The largest ``t`` with ``|t d_j| <= max(1, |x_j|)`` for every element ``j``."""
-    if not d.size:
-        return math.inf
-    room = xp.maximum(xp.abs(x), xp.ones_like(x))
-    return float(xp.min(room / xp.abs(_float(xp, d, x.dtype))))  # a zero entry gives inf: no limit
+# ---- helpers ---------------------------------------------------------------------------------
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -758,17 +440,6 @@ def _dtype_name(dtype: Any) -> str:
 
 def _is_low_float(xp: Any, dtype: Any) -> bool:
     return backend.is_floating(xp, dtype) and backend.eps(xp, dtype) > 1e-15
-
-
-def _float(xp: Any, a: Array, dtype: Any = None) -> Array:
-    """``a`` as a real floating array (of ``dtype`` when given)."""
-    if dtype is None:
-        dtype = a.dtype if backend.is_floating(xp, a.dtype) else xp.float64
-    return xp.astype(a, dtype) if a.dtype != dtype else a
-
-
-def _times(w: float) -> Callable[[Array], Array]:
-    return lambda a: w * a
 
 
 def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:

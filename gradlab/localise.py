@@ -1,0 +1,162 @@
+"""Projected ``rev`` checks, and the bisection that finds the wrong entries when one fails.
+
+The projection ``<VJP(v), u>`` is compared with ``<v, J u>``; when it disagrees (or the function is
+not smooth along ``u``), the input is split into halves, always opening the block that disagrees
+most, down to single elements, which are then compared one by one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Any
+
+import numpy as np
+
+from gradlab import backend, tolerances
+from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, compare, to_result, unravel
+from gradlab.numerics import Samples
+from gradlab.results import CheckResult, Mismatch
+from gradlab.sampling import Sampler, as_float, stack_numeric, xp_flat
+from gradlab.tolerances import Tolerance
+
+Array = Any
+
+# directional derivatives a failed projected check may spend locating the wrong entries
+LOCALISE_BUDGET = 128
+LOCALISE_LEAVES = 8
+
+
+class Localiser(Sampler):
+    """Projected ``rev`` checks (mixed into :class:`gradlab.checks._Run`)."""
+
+    names: list[str]
+
+    def _sizes(self) -> tuple[int, ...]:
+        return tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
+
+    def _rev_projected(
+        self, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
+    ) -> CheckResult:
+        xp = self.xp
+        v = self.v_flat[k]
+        u = xp_flat(xp, as_float(xp, self.u[k][i], self.g0.dtype))
+        n = int(analytic.size)
+        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, self._projected_samples(k, i))
+        base = CheckResult(
+            "rev", "pass", self.names[i], size=n, rtol=tol.rtol, atol=tol.atol, mode="projected",
+            max_abs_err=abs(gap), max_rel_err=abs(gap) / max(abs(numeric), 1e-300), worst_ratio=abs(gap) / limit,
+        )  # fmt: skip
+        if not math.isfinite(gap):
+            base.status = "invalid"
+            base.message = (
+                "the numerical derivative is undefined here (a step of the finite difference leaves the domain)"
+            )
+            return base
+        if score <= 1.0:
+            return base
+        leaves = self._bisect(i, k, analytic, v, u, score, tol, a_eps)
+        if not leaves:
+            base.status = "fail"
+            base.message = (
+                f"<VJP(v), u> and <v, J u> differ by {abs(gap):.3g} (limit {limit:.3g}) but no single entry"
+                " stands out: a small error spread over many entries"
+            )
+            return base
+        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
+
+    def _block(
+        self,
+        i: int,
+        k: int,
+        analytic: Array,
+        v: Array,
+        u: Array,
+        start: int,
+        stop: int,
+        tol: Tolerance,
+        a_eps: float,
+        samples: Samples | None = None,
+    ) -> tuple[float, float, float, float]:
+        """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
+
+        Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
+        numeric value.
+        """
+        xp = self.xp
+        if samples is None:
+            mask = xp.zeros(int(u.size), dtype=u.dtype)
+            mask[start:stop] = 1
+            direction = xp.reshape(xp.astype(u * mask, self.u[k][i].dtype), tuple(self.u[k][i].shape))
+            # a block of the probe moves no element further than the whole probe: same room
+            samples = self._along({i: direction}, v, self.room_cache[(k, i)])
+        numeric = self._rev_numeric(samples, v, hull=False)
+        value = float(numeric.value)
+        gap = float(xp.sum(analytic[start:stop] * u[start:stop])) - value
+        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, tol, a_eps))
+        score = abs(gap) / limit
+        if numeric.kink is not None:
+            score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
+        return gap, limit, score, value
+
+    def _bisect(
+        self, i: int, k: int, analytic: Array, v: Array, u: Array, score: float, tol: Tolerance, a_eps: float
+    ) -> list[int]:
+        """Split the failed projection into halves, always opening the block that disagrees most
+        (or is least smooth), down to single elements."""
+        heap: list[tuple[float, int, int]] = [(-score, 0, int(analytic.size))]
+        leaves: list[int] = []
+        budget = LOCALISE_BUDGET
+        while heap and budget > 0 and len(leaves) < LOCALISE_LEAVES:
+            _, start, stop = heapq.heappop(heap)
+            if stop - start == 1:
+                leaves.append(start)
+                continue
+            mid = (start + stop) // 2
+            for lo, hi in ((start, mid), (mid, stop)):
+                budget -= 1
+                child = self._block(i, k, analytic, v, u, lo, hi, tol, a_eps)[2]
+                if child > 1.0:
+                    heapq.heappush(heap, (-child, lo, hi))
+        return sorted(leaves)
+
+    def _leaf_result(
+        self,
+        i: int,
+        leaves: list[int],
+        analytic: Array,
+        v: Array,
+        tol: Tolerance,
+        a_eps: float,
+        base: CheckResult,
+        shape: tuple,
+    ) -> CheckResult:
+        xp = self.xp
+        rows = [self._rev_numeric(self._element(i, j, v), v) for j in leaves]
+        numeric = stack_numeric(xp, rows, None, self.g0.dtype)
+        a = xp.stack([analytic[j] for j in leaves])
+        located = to_result(xp, "rev", self.names[i], compare(xp, a, numeric, tol, a_eps), (len(leaves),), tol,
+                            "projected", self._sizes())  # fmt: skip
+        flat_to_index = [unravel(j, shape) for j in leaves]
+        base.mismatches = [
+            Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)
+            for m in located.mismatches
+        ]
+        base.nondiff_indices = [flat_to_index[j[0]] for j in located.nondiff_indices]
+        base.mismatch_count = located.mismatch_count
+        base.diagnosis = located.diagnosis
+        if base.mismatches:
+            base.worst_index = base.mismatches[0].index
+            base.max_abs_err = max(m.abs_err for m in base.mismatches)
+            base.max_rel_err = located.max_rel_err
+        base.status = "fail" if located.status == "pass" else located.status
+        found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
+        base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
+        if base.status == "nondiff":
+            base.message = "the op is not differentiable at these inputs (a kink); the projection was bisected to it"
+        if int(analytic.size) <= REPORT_ARRAY_LIMIT:
+            host = np.full(int(analytic.size), np.nan)
+            host[leaves] = backend.to_host(numeric.value)
+            base.numeric = host.reshape(shape)
+            base.analytic = backend.to_host(analytic).reshape(shape)
+        return base

@@ -1,0 +1,242 @@
+"""The numerical side of a check: sampling the forward along Jacobian columns or random probes.
+
+:class:`Sampler` holds what :class:`gradlab.checks._Run` knows about the function (its evaluation
+inputs, precision, probes) and turns samples into the :class:`~gradlab.compare.Numeric` values the
+checks compare with. Full mode streams the Jacobian one column at a time (nothing of size
+inputs x outputs is kept); projected mode samples along each probe once and shares it between
+the ``rev`` and ``fwd`` checks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from gradlab import backend
+from gradlab.compare import Numeric
+from gradlab.errors import GradlabError
+from gradlab.numerics import Samples, adaptive_sample, projector, step_factor
+
+Array = Any
+
+
+class Sampler:
+    """The numerics of one check run (mixed into :class:`gradlab.checks._Run`)."""
+
+    f: Callable[..., Any]
+    xp: Any
+    name: str
+    inputs: list[Any]
+    wrt: tuple[int, ...]
+    method: str
+    mode: str
+    n_probes: int
+    evaluations: int
+    out: Array
+    eval_inputs: list[Any]
+    g0: Array
+    eval_eps: float
+    v: list[Array]
+    v_flat: list[Array]
+    u: list[dict[int, Array]]
+    vjp_values: list[list[Array]] | None
+    along_cache: dict[tuple[int, int], Samples]
+    room_cache: dict[tuple[int, int], float]
+
+    # ---- sampling ------------------------------------------------------------------------------
+
+    def _evaluate(self, args: list[Any]) -> Array:
+        self.evaluations += 1
+        out = self.f(*args)
+        if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
+            raise GradlabError(
+                f"{self.name}: the forward returned {type(out).__name__} of shape"
+                f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
+            )
+        return xp_flat(self.xp, out)
+
+    def _room(self, directions: dict[int, Array]) -> float:
+        """The largest ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
+        return min((_largest_step(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
+
+    def _along(self, directions: dict[int, Array], judge: Array | None = None, room: float | None = None) -> Samples:
+        """Samples of the output (flattened) along ``directions`` (input index -> direction);
+        ``room`` is :meth:`_room` of the directions, when known."""
+        xp = self.xp
+        h = step_factor(self.method, self.eval_eps) * (room if room is not None else self._room(directions))
+        base = {i: self._perturbable(i) for i in directions}
+        dirs = {i: as_float(xp, d, base[i].dtype) for i, d in directions.items()}
+
+        def g(t: Any) -> Array:
+            args = list(self.eval_inputs)
+            for i in directions:
+                args[i] = base[i] + t * dirs[i]
+            return self._evaluate(args)
+
+        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
+
+    def _perturbable(self, i: int) -> Array:
+        x = self.eval_inputs[i]
+        if self.method == "complex":
+            return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
+        return x
+
+    def _element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
+        """Samples of the output (flattened) along one element of input ``i``."""
+        xp = self.xp
+        base = self._perturbable(i)
+        shape = tuple(base.shape)
+        work = xp.reshape(backend.copy(xp, base), (-1,))
+        x0 = backend.copy(xp, work[flat_index])  # a copy: on CuPy an indexed element is a view
+        h = step_factor(self.method, self.eval_eps) * max(1.0, abs(complex(x0)))
+        if self.method != "complex":
+            h = float((x0 + h) - x0)  # the step actually taken, after rounding x0 + h
+
+        def g(t: Any) -> Array:
+            work[flat_index] = x0 + t
+            args = list(self.eval_inputs)
+            args[i] = xp.reshape(work, shape)
+            try:
+                # a copy: the output may be a view of the perturbed input, restored below
+                return backend.copy(xp, self._evaluate(args))
+            finally:
+                work[flat_index] = x0
+
+        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
+
+    def _rev_numeric(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
+        """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)
+        or several (P, m). The subgradient hull is taken per Jacobian entry (each entry's one-sided
+        derivatives weighted by the probe's sign) before summing."""
+        xp = self.xp
+        # samples judged with these very weights were projected already
+        judged = samples.judged if samples.judged_weights is weights else None
+        projected = (judged or samples.map(*projector(xp, weights))).estimate(xp)
+        lo = hi = None
+        kink = _kink(xp, projected.roughness)
+        if hull and samples.method != "complex":
+            # per Jacobian entry: the kinks of several outputs must not cancel in the projection
+            entries = samples.estimate(xp)
+            sides = xp.stack(entries.one_sided)  # (sides, m)
+            weighted = xp.expand_dims(weights, axis=-2) * sides  # (..., sides, m)
+            lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
+            hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
+            rough = _kink(xp, entries.roughness)
+            kink = xp.abs(weights) @ rough if rough is not None else None
+        return Numeric(projected.value, projected.error, kink, lo, hi)
+
+    def _full_numerics(self, judge: bool) -> None:
+        """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
+        xp, dtype = self.xp, self.g0.dtype
+        probes = xp.stack(self.v_flat)  # (P, m)
+        self.rev_numeric: dict[int, Numeric] = {}
+        self.fwd_samples: list[Samples | None] = [None] * self.n_probes
+        self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
+        self.fwd_kink: list[Array | None] = [None] * self.n_probes
+        for i in self.wrt:
+            rows = []
+            u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
+            for j in range(int(self.inputs[i].size)):
+                samples = self._element(i, j, probes if judge else None)
+                rows.append(self._rev_numeric(samples, probes))
+                self._accumulate_fwd(samples, [float(u[k][j]) for k in range(self.n_probes)])
+            self.rev_numeric[i] = stack_numeric(xp, rows, self.n_probes, dtype)
+
+    def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
+        """Add one column, weighted by each probe's entry, to the fwd sums: the samples, and per
+        output element the subgradient hull and the kink evidence (in magnitude: the kinks of
+        two inputs at one output must not cancel)."""
+        xp = self.xp
+        entries = samples.estimate(xp) if samples.method != "complex" else None
+        sides = xp.stack(entries.one_sided) if entries is not None else None
+        rough = _kink(xp, entries.roughness) if entries is not None else None
+        for k, w in enumerate(weights):
+            term = samples.map(_times(w), _times(abs(w)))
+            previous = self.fwd_samples[k]
+            self.fwd_samples[k] = term if previous is None else previous + term
+            if sides is not None:
+                lo, hi = xp.min(w * sides, axis=0), xp.max(w * sides, axis=0)
+                hull = self.fwd_hull[k]
+                self.fwd_hull[k] = [lo, hi] if not hull else [hull[0] + lo, hull[1] + hi]
+            if rough is not None:
+                kink = self.fwd_kink[k]
+                self.fwd_kink[k] = abs(w) * rough if kink is None else kink + abs(w) * rough
+
+    def _projected_samples(self, k: int, i: int) -> Samples:
+        """Samples along probe ``u[k]`` of input ``i``, computed once and shared by rev and fwd."""
+        key = (k, i)
+        if key not in self.along_cache:
+            judge = None
+            if self.vjp_values is not None:
+                judge = self.v_flat[k]
+            self.room_cache[key] = self._room({i: self.u[k][i]})
+            self.along_cache[key] = self._along({i: self.u[k][i]}, judge, self.room_cache[key])
+        return self.along_cache[key]
+
+    def _fwd_numeric(self, k: int) -> Numeric:
+        xp = self.xp
+        kink = None
+        if self.mode == "full":
+            samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
+        else:
+            samples, hull = None, []
+            for i in self.wrt:
+                part = self._projected_samples(k, i)
+                samples = part if samples is None else samples + part
+        assert samples is not None
+        estimate = samples.estimate(xp)
+        if not hull and estimate.one_sided:
+            sides = xp.stack(estimate.one_sided)
+            hull = [xp.min(sides, axis=0), xp.max(sides, axis=0)]
+        lo, hi = (hull[0], hull[1]) if hull else (None, None)
+        if kink is None:
+            kink = _kink(xp, estimate.roughness)
+        return Numeric(estimate.value, estimate.error, kink, lo, hi)
+
+
+def xp_flat(xp: Any, a: Array) -> Array:
+    return xp.reshape(a, (-1,))
+
+
+def numeric_fields(n: Numeric) -> tuple[Array | None, ...]:
+    return (n.value, n.error, n.kink, n.lo, n.hi)
+
+
+def stack_numeric(xp: Any, rows: list[Numeric], probes: int | None, dtype: Any) -> Numeric:
+    """Stack per-element numerics into arrays with one row per element."""
+    if not rows:
+        empty = xp.zeros((0,) if probes is None else (0, probes), dtype=dtype)
+        return Numeric(empty, empty)
+    columns = zip(*(numeric_fields(r) for r in rows), strict=True)
+    stacked = [None if column[0] is None else xp.stack(list(column)) for column in columns]
+    return Numeric(*stacked)
+
+
+def _kink(xp: Any, roughness: tuple[Array, ...]) -> Array | None:
+    """Non-smoothness from (projected) signed third and fourth differences; None without them."""
+    if not roughness:
+        return None
+    total = xp.abs(roughness[0])
+    for r in roughness[1:]:
+        total = total + xp.abs(r)
+    return total
+
+
+def _largest_step(xp: Any, x: Array, d: Array) -> float:
+    """The largest ``t`` with ``|t d_j| <= max(1, |x_j|)`` for every element ``j``."""
+    if not d.size:
+        return math.inf
+    room = xp.maximum(xp.abs(x), xp.ones_like(x))
+    return float(xp.min(room / xp.abs(as_float(xp, d, x.dtype))))  # a zero entry gives inf: no limit
+
+
+def as_float(xp: Any, a: Array, dtype: Any = None) -> Array:
+    """``a`` as a real floating array (of ``dtype`` when given)."""
+    if dtype is None:
+        dtype = a.dtype if backend.is_floating(xp, a.dtype) else xp.float64
+    return xp.astype(a, dtype) if a.dtype != dtype else a
+
+
+def _times(w: float) -> Callable[[Array], Array]:
+    return lambda a: w * a
