@@ -19,6 +19,8 @@ _NUMPY = array_api_compat.array_namespace(np.empty(0))
 
 def is_array(x: object) -> bool:
     """True for an array of any array-API library (NumPy scalars count as 0-d arrays)."""
+    if type(x) is np.ndarray:
+        return True
     return array_api_compat.is_array_api_obj(x) and type(x) not in (bool, int, float, complex)
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from gradlab import backend
 from gradlab.errors import GradlabError
 
@@ -251,6 +253,8 @@ def _same_dtype(value: Array, like: Array) -> Array:
 
 
 def _is_float(x: Any) -> bool:
+    if type(x) is np.ndarray:  # the common case, without the namespace lookup
+        return x.dtype.kind == "f"
     return backend.is_array(x) and backend.is_floating(ns(x), x.dtype)
 
 
