@@ -133,7 +133,8 @@ class _Run(Localiser):
         run.inputs = list(inputs)
         run.xp = backend.namespace(*inputs)
         run.names = _input_names(f, len(inputs), names)
-        run.name = name or cast(str, getattr(f, "__name__", type(f).__name__))
+        # an Op knows its name; a function its __name__
+        run.name = name or cast(str, getattr(f, "name", None) or getattr(f, "__name__", type(f).__name__))
         run.wrt = _resolve_wrt(run.xp, run.inputs, wrt, run.names)
         run.method, run.seed, run.rtol, run.atol = method, seed, rtol, atol
         run.checks = tuple(checks)
@@ -447,6 +448,9 @@ def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> 
         if len(names) != n:
             raise GradlabError(f"names has {len(names)} entries for {n} inputs")
         return list(names)
+    known = getattr(f, "arg_names", None)  # an Op: its forward's parameter names
+    if known:
+        return [known[i] if i < len(known) else f"x{i}" for i in range(n)]
     try:
         params = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):

@@ -122,7 +122,7 @@ class Sampler:
             weighted = xp.expand_dims(weights, axis=-2) * sides  # (..., sides, m)
             lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
             hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
-            rough = _kink(xp, entries.roughness)
+            rough = _rough_entries(xp, entries)
             kink = xp.abs(weights) @ rough if rough is not None else None
         return Numeric(projected.value, projected.error, kink, lo, hi)
 
@@ -150,7 +150,7 @@ class Sampler:
         xp = self.xp
         entries = samples.estimate(xp) if samples.method != "complex" else None
         sides = xp.stack(entries.one_sided) if entries is not None else None
-        rough = _kink(xp, entries.roughness) if entries is not None else None
+        rough = _rough_entries(xp, entries) if entries is not None else None
         for k, w in enumerate(weights):
             term = samples.map(_times(w), _times(abs(w)))
             previous = self.fwd_samples[k]
@@ -221,6 +221,25 @@ def _kink(xp: Any, roughness: tuple[Array, ...]) -> Array | None:
     for r in roughness[1:]:
         total = total + xp.abs(r)
     return total
+
+
+# an entry is rough when its non-smoothness exceeds what smoothness explains there: 16 x its
+# truncation estimate (about 4 x for a smooth function), 100 x its round-off, and a hundredth of its
+# own derivative (with a floor of 1e-3 of the largest), so that summing entries cannot add up noise
+_SMOOTH_TRUNCATION = 16.0
+_SMOOTH_ROUNDOFF = 100.0
+_KINK_RELATIVE = 1e-2
+
+
+def _rough_entries(xp: Any, entries: Any) -> Array | None:
+    """Per output entry, its kink evidence where it is rough, zero where smoothness explains it."""
+    rough = _kink(xp, entries.roughness)
+    if rough is None:
+        return None
+    size = xp.abs(entries.value)
+    scale = size + 1e-3 * (xp.max(size) if size.shape[0] else 0.0)
+    smooth = _SMOOTH_TRUNCATION * entries.truncation + _SMOOTH_ROUNDOFF * entries.roundoff + _KINK_RELATIVE * scale
+    return xp.where(rough > smooth, rough, xp.zeros_like(rough))
 
 
 def _largest_step(xp: Any, x: Array, d: Array) -> float:
