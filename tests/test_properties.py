@@ -99,3 +99,23 @@ def test_broadcasting_multiply_passes_and_a_missing_reduction_fails(pair):
         report = check_grads(multiply, a, b, vjp=no_reduction)
         assert report.status == "fail"
         assert "b has shape" in report.result("form").message
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@given(z=arrays(min_dims=1, max_dims=2, low=-9.0, high=9.0))
+def test_a_smooth_op_is_never_reported_as_not_differentiable(z):
+    """Summed smooth curvature over many outputs must not look like a kink (softmax's Jacobian
+    columns sum to zero, so their projections are small while each entry is curved)."""
+
+    def vjp(g, z, out):
+        return (out * (g - (g * out).sum(axis=-1, keepdims=True))).astype(z.dtype)
+
+    def jvp(t, z, out):
+        return (out * (t[0] - (t[0] * out).sum(axis=-1, keepdims=True))).astype(z.dtype)
+
+    report = check_grads(softmax, z, vjp=vjp, jvp=jvp)
+    assert report.status == "pass", report.format()
