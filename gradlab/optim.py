@@ -141,15 +141,20 @@ class Momentum(Optimizer):
         self.momentum = float(momentum)
         self.bias_correction = bool(bias_correction)
 
-    def _update(self, state: dict[str, Any], theta: Array, g: Array) -> Array:
+    def _velocity(self, state: dict[str, Any], g: Array) -> Array:
+        """``u <- beta * u + (1 - beta) * g``, kept in ``state``."""
         beta = self.momentum
         u = state["u"] = beta * state.get("u", 0.0) + (1 - beta) * g
+        return u
+
+    def _update(self, state: dict[str, Any], theta: Array, g: Array) -> Array:
+        u = self._velocity(state, g)
         if self.bias_correction:
-            u = u / (1 - beta ** state["t"])
+            u = u / (1 - self.momentum ** state["t"])
         return theta - self.lr * u
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov momentum in the same moving-average form as :class:`Momentum`.
 
     With ``beta = momentum``::
@@ -178,13 +183,11 @@ class Nesterov(Optimizer):
     def __init__(
         self, params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0
     ) -> None:
-        super().__init__(params, lr, weight_decay)
-        _check_range("momentum", momentum, low=0.0, high=1.0)
-        self.momentum = float(momentum)
+        super().__init__(params, lr, momentum, weight_decay, bias_correction=False)
 
     def _update(self, state: dict[str, Any], theta: Array, g: Array) -> Array:
         beta = self.momentum
-        u = state["u"] = beta * state.get("u", 0.0) + (1 - beta) * g
+        u = self._velocity(state, g)
         return theta - self.lr * ((1 - beta) * g + beta * u)
 
 
