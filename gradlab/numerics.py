@@ -20,7 +20,8 @@ Methods:
 ``central``
     2nd-order central difference on ``t = +-h``, ``h = eps**(1/3) * scale``; two evaluations.
 ``richardson``
-    Richardson extrapolation of the 4th-order stencil over ``h`` and ``h/2`` (6th order).
+    Richardson extrapolation to ``h = 0`` of the central differences at ``h, 2h, 3h, 4h`` (8th order,
+    the 9-point central stencil), ``h = eps**(1/9) / 2 * scale``, widened while round-off dominates.
 ``complex``
     complex step ``Im g(i h) / h``, exact to machine precision for complex-safe functions.
 """
@@ -37,7 +38,12 @@ Linear = Callable[[Array], Array]
 METHODS = ("stencil", "central", "richardson", "complex")
 
 # exponent of eps in the optimal step for each stencil (truncation h**p against round-off eps/h)
-_STEP_EXPONENT = {"central": 1 / 3, "stencil": 1 / 5, "richardson": 1 / 7}
+_STEP_EXPONENT = {"central": 1 / 3, "stencil": 1 / 5, "richardson": 1 / 9}
+# the 8th-order stencil's truncation constant is small: half the nominal step is more accurate
+_STEP_SCALE = {"central": 1.0, "stencil": 1.0, "richardson": 0.5}
+# Richardson weights of the central differences (g(kh) - g(-kh)) / 2h, k = 1..4 (8th order) and k = 1..3
+_WEIGHTS_8 = (8 / 5, -2 / 5, 8 / 105, -1 / 140)
+_WEIGHTS_6 = (3 / 2, -3 / 10, 1 / 30)
 _COMPLEX_STEP = 1e-30
 # a derivative whose truncation estimate exceeds this fraction of its size is retried with a smaller step
 ROUGH_ESTIMATE = 1e-3
@@ -107,10 +113,12 @@ class Samples:
             return Estimate(value, 0 * value, roundoff, (), (self.base - gm1, g1 - self.base))
         if self.method == "stencil":
             return _stencil(self.parts, self.base, self.magnitude, self.eval_eps, xp)
-        coarse = _stencil(self.parts[:4], self.base, self.magnitude, self.eval_eps, xp)
-        fine = _stencil(self.parts[4:], 2 * self.base, 2 * self.magnitude, self.eval_eps, xp)
-        difference = (fine.value - coarse.value) / 15
-        return Estimate(fine.value + difference, xp.abs(difference), 2 * fine.roundoff, fine.roughness, fine.one_sided)
+        inner = _stencil(self.parts[:4], self.base, self.magnitude, self.eval_eps, xp)
+        central = [(self.parts[i] - self.parts[i + 1]) / 2 for i in range(0, 8, 2)]
+        value = sum(w * d for w, d in zip(_WEIGHTS_8, central, strict=True))
+        sixth = sum(w * d for w, d in zip(_WEIGHTS_6, central, strict=False))
+        # the 6th-order estimate's error bounds the 8th-order one's truncation
+        return Estimate(value, xp.abs(value - sixth), inner.roundoff, inner.roughness, inner.one_sided)
 
 
 def _stencil(parts: tuple[Array, ...], base: Array, magnitude: Array, eval_eps: float, xp: Any) -> Estimate:
@@ -130,7 +138,7 @@ def step_factor(method: str, eval_eps: float) -> float:
     """Relative step for ``method`` when ``f`` is evaluated with machine epsilon ``eval_eps``."""
     if method == "complex":
         return _COMPLEX_STEP
-    return eval_eps ** _STEP_EXPONENT[method]
+    return _STEP_SCALE[method] * eval_eps ** _STEP_EXPONENT[method]
 
 
 def sample(g: Callable[[Any], Array], g0: Array, h: float, method: str, eval_eps: float, xp: Any) -> Samples:
@@ -142,10 +150,8 @@ def sample(g: Callable[[Any], Array], g0: Array, h: float, method: str, eval_eps
         return Samples(method, (xp.imag(g(1j * h)) / h,), xp.zeros_like(base), magnitude, eval_eps)
     if method == "central":
         return Samples(method, (g(h) / h, g(-h) / h), base, magnitude, eval_eps)
-    parts = tuple(g(t) / h for t in (h, -h, 2 * h, -2 * h))
-    if method == "richardson":
-        half = h / 2
-        parts += tuple(g(t) / half for t in (half, -half, 2 * half, -2 * half))
+    reach = 4 if method == "richardson" else 2
+    parts = tuple(g(s * k * h) / h for k in range(1, reach + 1) for s in (1, -1))
     return Samples(method, parts, base, magnitude, eval_eps)
 
 
@@ -200,15 +206,20 @@ def _total_error(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None)
 def _widen_while_roundoff_dominates(
     g: Callable[[Any], Array], g0: Array, h: float, first: Samples, eval_eps: float, xp: Any, judge: Any
 ) -> Samples:
-    """Where round-off, not truncation, limits the 6th-order estimate, a wider step is more
-    accurate: try 2x, 4x... and keep the smallest estimated error."""
+    """The 8th-order estimate's best step depends on how fast ``f`` varies: where round-off limits
+    it, a wider step is more accurate (try 2x, 4x); where truncation does, a narrower one (1/2, 1/4).
+    The smallest estimated error wins."""
     best, best_error = first, _total_error(first, xp, judge)
-    for widen in (2.0, 4.0):
-        candidate = sample(g, g0, h * widen, "richardson", eval_eps, xp)
-        error = _total_error(candidate, xp, judge)
-        if not error < best_error:
+    for factors in ((2.0, 4.0), (0.5, 0.25)):
+        moved = False
+        for factor in factors:
+            candidate = sample(g, g0, h * factor, "richardson", eval_eps, xp)
+            error = _total_error(candidate, xp, judge)
+            if not error < best_error:
+                break
+            best, best_error, moved = candidate, error, True
+        if moved:
             break
-        best, best_error = candidate, error
     return best
 
 
