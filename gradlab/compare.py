@@ -75,6 +75,11 @@ def compare(xp: Any, analytic: Array, numeric: Numeric, tol: Tolerance, analytic
     return Compared(analytic, value, diff, limit, bad & ~kinked, kinked, undefined)
 
 
+def agrees(xp: Any, c: Compared) -> bool:
+    """Whether every element is within the tolerance (none wrong, at a kink or undefined)."""
+    return not bool(xp.any(c.wrong | c.kinked | c.undefined))
+
+
 def count(xp: Any, mask: Array) -> int:
     return int(xp.sum(xp.astype(mask, xp.int64)))
 

@@ -141,18 +141,38 @@ def step_factor(method: str, eval_eps: float) -> float:
     return _STEP_SCALE[method] * eval_eps ** _STEP_EXPONENT[method]
 
 
-def sample(g: Callable[[Any], Array], g0: Array, h: float, method: str, eval_eps: float, xp: Any) -> Samples:
-    """Sample ``g`` around 0 with step ``h`` for ``method`` (``g0 = g(0)`` is known already)."""
+def sample(
+    g: Callable[[Any], Array], g0: Array, h: float, method: str, eval_eps: float, xp: Any, first: Samples | None = None
+) -> Samples:
+    """Sample ``g`` around 0 with step ``h`` for ``method`` (``g0 = g(0)`` is known already).
+
+    ``first``: a :func:`first_look` at this very ``h``, whose samples at ``+-h`` are reused."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    base, magnitude = g0 / h, xp.abs(g0) / h
+    base = g0 / h
+    magnitude = xp.abs(base)  # h > 0
     if method == "complex":
         return Samples(method, (xp.imag(g(1j * h)) / h,), xp.zeros_like(base), magnitude, eval_eps)
-    if method == "central":
-        return Samples(method, (g(h) / h, g(-h) / h), base, magnitude, eval_eps)
-    reach = 4 if method == "richardson" else 2
-    parts = tuple(g(s * k * h) / h for k in range(1, reach + 1) for s in (1, -1))
+    reach = {"central": 1, "stencil": 2, "richardson": 4}[method]
+    parts = first.parts if first is not None else (g(h) / h, g(-h) / h)
+    parts += tuple(g(s * k * h) / h for k in range(2, reach + 1) for s in (1, -1))
     return Samples(method, parts, base, magnitude, eval_eps)
+
+
+def first_look(
+    g: Callable[[Any], Array], g0: Array, h: float, eval_eps: float, xp: Any, weights: Array | None = None
+) -> Samples:
+    """The central difference at ``+-h``, the step of the method it may be refined to.
+
+    Two evaluations instead of four (or eight): where the rule agrees with it, that agreement is the
+    evidence, and the checks stop there; where it does not, :func:`adaptive_sample` with
+    ``first=`` adds the other points of the stencil (reusing these two), and with them the
+    truncation estimate and the kink evidence that tell a wrong rule from a rough function.
+    """
+    samples = sample(g, g0, h, "central", eval_eps, xp)
+    if weights is None:
+        return samples
+    return replace(samples, judged=samples.map(*projector(xp, weights)), judged_weights=weights)
 
 
 def adaptive_sample(
@@ -163,6 +183,7 @@ def adaptive_sample(
     eval_eps: float,
     xp: Any,
     weights: Array | None = None,
+    first: Samples | None = None,
 ) -> Samples:
     """:func:`sample`, retried with smaller steps (a bounded number of times) when a perturbed
     point leaves the function's domain (NaN) or the estimate is rough (the function varies on a
@@ -170,10 +191,10 @@ def adaptive_sample(
 
     ``weights`` ((m,) or (P, m)) project the samples before they are judged, the way the check will
     use them (the projection is kept in ``judged`` for reuse); by default every output element is
-    judged.
+    judged. ``first``: a :func:`first_look` at ``h`` whose two samples are reused.
     """
     judge = projector(xp, weights) if weights is not None else None
-    best = sample(g, g0, h, method, eval_eps, xp)
+    best = sample(g, g0, h, method, eval_eps, xp, first if first is not None and method != "complex" else None)
     if method == "richardson":
         best = _widen_while_roundoff_dominates(g, g0, h, best, eval_eps, xp, judge)
     best_judged = best.map(*judge) if judge is not None else best
