@@ -257,7 +257,7 @@ def test_projected_mode_passes_correct_rules_at_a_million_elements():
     x = rng.normal(size=1_000_000)
     report = check_grads(np.tanh, x, vjp=lambda g, x, o: g * (1 - o**2), jvp=lambda t, x, o: t[0] * (1 - o**2))
     assert report.status == "pass", report.format()
-    assert report.evaluations <= 8
+    assert report.evaluations == 2  # the quick look, shared by rev and fwd
 
 
 def test_nondeterministic_forward_is_reported():
