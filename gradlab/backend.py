@@ -100,6 +100,19 @@ def axpy(xp: Namespace, t: Any, d: Array, x: Array) -> Array:
     return x + t * d
 
 
+def dot(xp: Namespace, weights: Array, a: Array) -> Array:
+    """``weights @ a`` for ``a`` of shape (m,) and ``weights`` (m,) or (P, m).
+
+    On NumPy a single-threaded SIMD loop (``einsum``) instead of BLAS: a gradient check runs next
+    to other threaded code (the function under test in PyTorch, pytest-xdist workers), and
+    multi-threaded BLAS waiting for busy cores turns a 0.1 ms dot product into several ms.
+    """
+    numpy = xp is _NUMPY and isinstance(weights, np.ndarray) and isinstance(a, np.ndarray)
+    if numpy and weights.ndim <= 2 and a.ndim == 1 and a.dtype == weights.dtype:
+        return np.einsum("...i,i->...", weights, a)
+    return weights @ a
+
+
 def same_values(xp: Namespace, a: Array, b: Array) -> bool:
     """Exact equality, shapes included, treating NaN as equal to NaN."""
     if a.shape != b.shape or a.dtype != b.dtype:

@@ -97,7 +97,7 @@ class Localiser(Sampler):
             samples = self._along({i: direction}, v, self.room_cache[(k, i)])
         numeric = self._rev_numeric(samples, v, hull=False)
         value = float(numeric.value)
-        gap = float(analytic[start:stop] @ u[start:stop]) - value
+        gap = float(backend.dot(xp, analytic[start:stop], u[start:stop])) - value
         limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, tol, a_eps))
         score = abs(gap) / limit
         if numeric.kink is not None:

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gradlab import backend
+
 Array = Any
 Linear = Callable[[Array], Array]
 
@@ -216,7 +218,7 @@ def adaptive_sample(
 def projector(xp: Any, weights: Array) -> tuple[Linear, Linear]:
     """The projection of output-shaped samples on ``weights`` ((m,) or (P, m)), and its absolute twin."""
     magnitudes = xp.abs(weights)
-    return (lambda a: weights @ a), (lambda a: magnitudes @ a)
+    return (lambda a: backend.dot(xp, weights, a)), (lambda a: backend.dot(xp, magnitudes, a))
 
 
 def _total_error(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None) -> float:

@@ -138,7 +138,7 @@ class Sampler:
             lo = xp.sum(xp.min(weighted, axis=-2), axis=-1)
             hi = xp.sum(xp.max(weighted, axis=-2), axis=-1)
             rough = _rough_entries(xp, entries)
-            kink = xp.abs(weights) @ rough if rough is not None else None
+            kink = backend.dot(xp, xp.abs(weights), rough) if rough is not None else None
         return Numeric(projected.value, projected.error, kink, lo, hi)
 
     def _full_numerics(self, judge: bool) -> None:

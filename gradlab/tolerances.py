@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from gradlab import backend
+
 Array = Any
 
 NUMERIC_ERROR_SAFETY = 2.0
@@ -73,5 +75,5 @@ def projected_limit(
     largest = max(float(xp.max(analytic)), -float(xp.min(analytic)))
     c = tol.atol + ANALYTIC_ROUNDING * analytic_eps * largest
     au = analytic * probe
-    spread = c * math.sqrt(float(probe @ probe)) + tol.rtol * math.sqrt(float(au @ au))
+    spread = c * math.sqrt(float(backend.dot(xp, probe, probe))) + tol.rtol * math.sqrt(float(backend.dot(xp, au, au)))
     return PROJECTION_SIGMAS * spread + NUMERIC_ERROR_SAFETY * numeric_error
