@@ -34,7 +34,7 @@ def no_grad() -> Iterator[None]:
 class Tensor:
     """An array with an optional gradient and the op that produced it."""
 
-    __slots__ = ("data", "grad", "inputs", "op", "params", "requires_grad")
+    __slots__ = ("arrays", "data", "grad", "inputs", "needed", "op", "params", "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -48,6 +48,9 @@ class Tensor:
         self.op: Op | None = None
         self.inputs: tuple[Any, ...] = ()
         self.params: dict[str, Any] = {}
+        # what the op saw, recorded by apply: the inputs' arrays and which inputs need a cotangent
+        self.arrays: list[Any] = []
+        self.needed: list[bool] = []
 
     # ---- basics --------------------------------------------------------------------------------
 
@@ -175,48 +178,63 @@ class Tensor:
 def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
     """Run a registry op on tensors (or arrays and constants) and record it in the graph."""
     target = REGISTRY[op] if isinstance(op, str) else op
-    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    arrays = []
+    needed = []
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            needed.append(a.requires_grad)
+        else:
+            arrays.append(a)
+            needed.append(False)
     out = Tensor(target(*arrays, **params))
-    if _GRAD_ENABLED[-1] and any(isinstance(a, Tensor) and a.requires_grad for a in args):
+    if _GRAD_ENABLED[-1] and any(needed):
         out.requires_grad = True
-        out.op, out.inputs, out.params = target, args, params
+        out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
     return out
 
 
 def _topological(root: Tensor) -> list[Tensor]:
     """The graph under ``root`` in topological order (inputs before the nodes using them)."""
     order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    seen = {id(root)}
+    # (node, its tracked parents not yet expanded); a node is appended after all its parents
+    stack = [(root, _parents(root))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, parents = stack[-1]
+        while parents:
+            parent = parents.pop()
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append((parent, _parents(parent)))
+                break
+        else:
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in node.inputs:
-            if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in seen:
-                stack.append((parent, False))
     return order
+
+
+def _parents(node: Tensor) -> list[Tensor]:
+    return [p for p in node.inputs if isinstance(p, Tensor) and p.requires_grad]
 
 
 def backpropagate(root: Tensor, cotangent: Array, order: list[Tensor] | None = None) -> dict[int, Array]:
     """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
     adjoints: dict[int, Array] = {id(root): cotangent}
     for node in reversed(order if order is not None else _topological(root)):
-        g = adjoints.get(id(node))
-        if g is None or node.op is None:
+        op = node.op
+        if op is None:
             continue
-        arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
-        needed = tuple(isinstance(a, Tensor) and a.requires_grad for a in node.inputs)
-        cotangents = node.op.vjp(g, *arrays, out=node.data, needed=needed, **node.params)
+        g = adjoints.get(id(node))
+        if g is None:
+            continue
+        needed = node.needed
+        cotangents = op.vjp(g, *node.arrays, out=node.data, needed=needed, **node.params)
         for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
             if need and cot is not None:
-                previous = adjoints.get(id(parent))
-                adjoints[id(parent)] = cot if previous is None else previous + cot  # the sum over consumers
+                key = id(parent)
+                previous = adjoints.get(key)
+                adjoints[key] = cot if previous is None else previous + cot  # the sum over consumers
     return adjoints
 
 

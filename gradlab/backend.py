@@ -28,10 +28,13 @@ def is_array(x: object) -> bool:
 def namespace(*xs: object) -> Namespace:
     """The array-API namespace shared by the arrays among ``xs`` (NumPy when there are none)."""
     # NumPy arrays, the common case, answer at once (this runs for every rule of every op)
-    arrays = [x for x in xs if type(x) is not np.ndarray and is_array(x)]
-    if not arrays:
+    for x in xs:
+        if not isinstance(x, (np.ndarray, np.generic)) and is_array(x):
+            break
+    else:
         return _NUMPY
-    return array_api_compat.array_namespace(*arrays, *[x for x in xs if type(x) is np.ndarray])
+    arrays = [x for x in xs if not isinstance(x, (np.ndarray, np.generic)) and is_array(x)]
+    return array_api_compat.array_namespace(*arrays, *[x for x in xs if isinstance(x, (np.ndarray, np.generic))])
 
 
 def is_numpy(xp: Namespace) -> bool:

@@ -15,8 +15,13 @@ import numpy as np
 from gradlab import backend
 from gradlab import init as initialisers
 from gradlab.autograd import Tensor, apply
+from gradlab.ops.registry import REGISTRY
 
 Array = Any
+
+
+_LINEAR = REGISTRY["linear"]
+_XENT = REGISTRY["softmax_cross_entropy"]
 
 
 class Parameter(Tensor):
@@ -91,14 +96,14 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.bias is None:
             return x @ self.weight
-        return apply("linear", x, self.weight, self.bias)
+        return apply(_LINEAR, x, self.weight, self.bias)
 
 
 class _Elementwise(Module):
     op_name = ""
 
     def forward(self, x: Tensor) -> Tensor:
-        return apply(self.op_name, x)
+        return apply(REGISTRY[self.op_name], x)
 
 
 class ReLU(_Elementwise):
@@ -209,7 +214,7 @@ class SoftmaxCrossEntropy(Module):
     """Mean cross-entropy of logits (N, C) against integer labels (N,)."""
 
     def forward(self, logits: Tensor, labels: Any) -> Tensor:
-        return apply("softmax_cross_entropy", logits, labels.data if isinstance(labels, Tensor) else labels)
+        return apply(_XENT, logits, labels.data if isinstance(labels, Tensor) else labels)
 
 
 class MSE(Module):

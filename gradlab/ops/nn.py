@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gradlab import backend
 from gradlab.ops.registry import defjvp, defvjp, ns, op
 
@@ -18,12 +20,22 @@ FAMILY = "nn"
 # --- softmax and log_softmax ---
 
 
-@op(family=FAMILY)
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along ``axis``, stable (the max along ``axis`` is subtracted first)."""
+def _softmax(x, axis):
     xp = ns(x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    xp = ns(x)
+    z = x - xp.max(x, axis=axis, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+
+
+@op(family=FAMILY)
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, stable (the max along ``axis`` is subtracted first)."""
+    return _softmax(x, axis)
 
 
 # J = diag(y) - y y^T along the axis: symmetric, so the VJP and JVP have the same form
@@ -34,9 +46,7 @@ defjvp(softmax, lambda t, ans, x, axis=-1: ans * (t - ns(t).sum(t * ans, axis=ax
 @op(family=FAMILY)
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis``, computed directly (not as log(softmax(x)))."""
-    xp = ns(x)
-    z = x - xp.max(x, axis=axis, keepdims=True)
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+    return _log_softmax(x, axis)
 
 
 # J = I - 1 softmax^T along the axis, with softmax = exp(ans)
@@ -51,16 +61,17 @@ defjvp(log_softmax, lambda t, ans, x, axis=-1: t - ns(t).sum(ns(t).exp(ans) * t,
 def softmax_cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[n, labels[n]]; logits (N, C), integer labels (N,)."""
     xp = ns(logits)
-    return -xp.sum(_onehot(logits, labels) * log_softmax(logits, axis=-1)) / logits.shape[0]
+    return xp.sum(_onehot(logits, labels) * _log_softmax(logits, -1)) * (-1 / logits.shape[0])
 
 
-def _xent_slope(logits, labels):
-    """d loss / d logits = (softmax(logits) - onehot(labels)) / N."""
-    return (softmax(logits, axis=-1) - _onehot(logits, labels)) / logits.shape[0]
+def _xent_slope(scale, logits, labels):
+    """``scale`` times d loss / d logits = (softmax(logits) - onehot(labels)) / N (``scale``: the
+    cotangent or tangent of the scalar loss, applied to the 0-d factor, not the (N, C) array)."""
+    return (_softmax(logits, -1) - _onehot(logits, labels)) * (scale / logits.shape[0])
 
 
-defvjp(softmax_cross_entropy, lambda g, ans, logits, labels: g * _xent_slope(logits, labels), None)
-defjvp(softmax_cross_entropy, lambda t, ans, logits, labels: ns(t).sum(_xent_slope(logits, labels) * t), None)
+defvjp(softmax_cross_entropy, lambda g, ans, logits, labels: _xent_slope(g, logits, labels), None)
+defjvp(softmax_cross_entropy, lambda t, ans, logits, labels: ns(t).sum(_xent_slope(1, logits, labels) * t), None)
 
 
 @op(family=FAMILY)
@@ -99,14 +110,16 @@ def linear(x, w, b):
 
 def _linear_vjp_w(g, ans, x, w, b):
     # sum over the batch of x^T g: flatten the batch dims and contract them in one matmul
-    xp = ns(g)
-    d, m = w.shape
-    return xp.matrix_transpose(xp.reshape(x, (-1, d))) @ xp.reshape(g, (-1, m))
+    if x.ndim != 2:
+        xp = ns(g)
+        d, m = w.shape
+        x, g = xp.reshape(x, (-1, d)), xp.reshape(g, (-1, m))
+    return x.T @ g
 
 
 defvjp(
     linear,
-    lambda g, ans, x, w, b: g @ ns(g).matrix_transpose(w),
+    lambda g, ans, x, w, b: g @ w.T,  # w is 2-D
     _linear_vjp_w,
     lambda g, ans, x, w, b: g,  # summed over the batch dims by the machinery
 )
@@ -201,8 +214,22 @@ defjvp(dropout, lambda t, ans, x, mask, p=0.5: t * mask / (1 - p), None)
 def _onehot(logits, labels):
     """One-hot rows (N, C) of the integer ``labels`` (N,), in the dtype of ``logits``."""
     xp = ns(logits)
-    classes = xp.arange(logits.shape[-1], dtype=labels.dtype, device=backend.device(labels))
-    return xp.astype(xp.expand_dims(labels, axis=-1) == classes, logits.dtype)
+    return xp.astype(labels[..., None] == _classes(xp, logits.shape[-1], labels), logits.dtype)
+
+
+_CLASSES: dict[tuple, object] = {}
+
+
+def _classes(xp, count, labels):
+    """``arange(count)`` in the dtype and on the device of ``labels`` (NumPy's made once per
+    size and dtype: the training loop asks for it twice per step)."""
+    if type(labels) is np.ndarray:
+        key = (count, labels.dtype)
+        found = _CLASSES.get(key)
+        if found is None:
+            found = _CLASSES[key] = np.arange(count, dtype=labels.dtype)
+        return found
+    return xp.arange(count, dtype=labels.dtype, device=backend.device(labels))
 
 
 def _size(x):

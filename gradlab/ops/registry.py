@@ -18,7 +18,7 @@ applied to the tangent.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +67,18 @@ class Op:
         """The forward, its result in the floating dtype of its floating inputs (NumPy 1.x turns a
         float32 0-d result into float64 when a Python float takes part)."""
         out = self.forward(*inputs, **params)
+        if not _is_float(out):
+            return out
         floats = [x for x in inputs if _is_float(x)]
-        if floats and _is_float(out):
-            xp = ns(out)
-            wanted = xp.result_type(*floats)
-            if out.dtype != wanted:
-                out = xp.astype(out, wanted)
-        return out
+        dtype = out.dtype
+        for x in floats:
+            if x.dtype != dtype:
+                break
+        else:  # no floating input, or all of the output's dtype: the common case
+            return out
+        xp = ns(out)
+        wanted = xp.result_type(*floats)
+        return xp.astype(out, wanted) if out.dtype != wanted else out
 
     @property
     def has_vjp(self) -> bool:
@@ -84,7 +89,7 @@ class Op:
         return self.jvp_rules is not None or self.linear or self.jvp_joint is not None
 
     def vjp(
-        self, g: Array, *inputs: Any, out: Array, needed: tuple[bool, ...] | None = None, **params: Any
+        self, g: Array, *inputs: Any, out: Array, needed: Sequence[bool] | None = None, **params: Any
     ) -> tuple[Array | None, ...]:
         """Cotangents of every input (``None`` for the undifferentiated ones, and for those that
         ``needed`` marks False: their rules are not run)."""
@@ -92,14 +97,20 @@ class Op:
             return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
+        rules = self.vjp_rules
         cotangents: list[Array | None] = []
         for i, x in enumerate(inputs):
-            rule = self.vjp_rules[i] if i < len(self.vjp_rules) else None
+            rule = rules[i] if i < len(rules) else None
             if rule is None or (needed is not None and not needed[i]):
                 cotangents.append(None)
                 continue
             cot = rule(g, out, *inputs, **params)
-            if backend.is_array(x) and backend.is_array(cot):
+            if type(cot) is np.ndarray and type(x) is np.ndarray:  # the common case, checked cheaply
+                if cot.shape != x.shape:
+                    cot = unbroadcast(cot, x.shape)
+                if cot.dtype != x.dtype and x.dtype.kind == "f":
+                    cot = cot.astype(x.dtype)
+            elif backend.is_array(x) and backend.is_array(cot):
                 cot = _same_dtype(unbroadcast(cot, tuple(x.shape)), x)
             cotangents.append(cot)
         return tuple(cotangents)
@@ -253,7 +264,7 @@ def _same_dtype(value: Array, like: Array) -> Array:
 
 
 def _is_float(x: Any) -> bool:
-    if type(x) is np.ndarray:  # the common case, without the namespace lookup
+    if isinstance(x, (np.ndarray, np.generic)):  # the common case, without the namespace lookup
         return x.dtype.kind == "f"
     return backend.is_array(x) and backend.is_floating(ns(x), x.dtype)
 
