@@ -10,7 +10,8 @@ derivative used is one gradlab checks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from gradlab import backend
@@ -19,6 +20,7 @@ from gradlab.ops.registry import REGISTRY, Op
 Array = Any
 
 _GRAD_ENABLED = [True]
+_NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
 @contextlib.contextmanager
@@ -47,10 +49,10 @@ class Tensor:
         self.requires_grad = requires_grad
         self.op: Op | None = None
         self.inputs: tuple[Any, ...] = ()
-        self.params: dict[str, Any] = {}
+        self.params: Mapping[str, Any] = _NO_PARAMS
         # what the op saw, recorded by apply: the inputs' arrays and which inputs need a cotangent
-        self.arrays: list[Any] = []
-        self.needed: list[bool] = []
+        self.arrays: Sequence[Any] = ()
+        self.needed: Sequence[bool] = ()
 
     # ---- basics --------------------------------------------------------------------------------
 

@@ -54,19 +54,21 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        decay = self.weight_decay
         for p, state in zip(self.params, self.state, strict=True):
-            if p.grad is None:
+            g = p.grad
+            if g is None:
                 continue
             theta = p.data
-            xp = namespace(theta)
-            if tuple(p.grad.shape) != tuple(theta.shape):
-                raise GradlabError(f"gradient of shape {tuple(p.grad.shape)} for a parameter of shape {theta.shape}")
-            g = p.grad if p.grad.dtype == theta.dtype else xp.astype(p.grad, theta.dtype)
-            if self.weight_decay:
-                g = g + self.weight_decay * theta
+            if g.shape != theta.shape:
+                raise GradlabError(f"gradient of shape {tuple(g.shape)} for a parameter of shape {tuple(theta.shape)}")
+            if g.dtype != theta.dtype:
+                g = namespace(theta).astype(g, theta.dtype)
+            if decay:
+                g = g + decay * theta
             state["t"] += 1
             new = self._update(state, theta, g)
-            p.data = new if new.dtype == theta.dtype else xp.astype(new, theta.dtype)
+            p.data = new if new.dtype == theta.dtype else namespace(theta).astype(new, theta.dtype)
 
     def zero_grad(self) -> None:
         """Forget the gradients: set every parameter's ``.grad`` to ``None``."""

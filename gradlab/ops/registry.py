@@ -150,15 +150,16 @@ def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
     """
     if tuple(cotangent.shape) == shape:
         return cotangent
-    xp = ns(cotangent)
     extra = cotangent.ndim - len(shape)
     if extra < 0:
         return cotangent
+    # NumPy's reduction called directly: a bias gradient is summed at every training step
+    total = np.add.reduce if type(cotangent) is np.ndarray else ns(cotangent).sum
     if extra:
-        cotangent = xp.sum(cotangent, axis=tuple(range(extra)))
+        cotangent = total(cotangent, axis=tuple(range(extra)))
     axes = tuple(i for i, (s, c) in enumerate(zip(shape, cotangent.shape, strict=True)) if s == 1 and c != 1)
     if axes:
-        cotangent = xp.sum(cotangent, axis=axes, keepdims=True)
+        cotangent = total(cotangent, axis=axes, keepdims=True)
     return cotangent
 
 
