@@ -116,6 +116,14 @@ def dot(xp: Namespace, weights: Array, a: Array) -> Array:
     return weights @ a
 
 
+def masked(xp: Namespace, a: Array, mask: Array) -> Array:
+    """``a`` where ``mask`` is true, 0 elsewhere, as ``a * mask``: NumPy multiplies by a boolean
+    array directly; the array API has no arithmetic on booleans, so elsewhere the mask is cast."""
+    if type(a) is np.ndarray and type(mask) is np.ndarray:
+        return a * mask
+    return a * xp.astype(mask, a.dtype)
+
+
 def same_values(xp: Namespace, a: Array, b: Array) -> bool:
     """Exact equality, shapes included, treating NaN as equal to NaN."""
     if a.shape != b.shape or a.dtype != b.dtype:

@@ -35,8 +35,8 @@ softplus = _unary("softplus", lambda x: ns(x).logaddexp(x, ns(x).zeros_like(x)),
 # the slope of the x > 0 side at 0; maximum() (one pass) rather than where() (three times slower
 # on NumPy): relu sits in every MLP
 relu = op("relu", lambda x: ns(x).maximum(x, 0), family=FAMILY)
-defvjp(relu, lambda g, ans, x: g * _step(x))
-defjvp(relu, lambda t, ans, x: t * _step(x))
+defvjp(relu, lambda g, ans, x: backend.masked(ns(g), g, x > 0))
+defjvp(relu, lambda t, ans, x: backend.masked(ns(t), t, x > 0))
 abs = _unary("abs", lambda x: ns(x).abs(x), lambda ans, x: ns(x).sign(x))
 gelu = _unary("gelu", lambda x: 0.5 * x * (1 + _erf(x / 2**0.5)), lambda ans, x: _gelu_slope(x))
 
@@ -88,6 +88,3 @@ def _gelu_slope(x):
     pdf = xp.exp(-0.5 * x * x) / (2 * 3.141592653589793) ** 0.5
     return 0.5 * (1 + _erf(x / 2**0.5)) + x * pdf
 
-
-def _step(x):
-    return ns(x).astype(x > 0, x.dtype)
