@@ -87,4 +87,3 @@ def _gelu_slope(x):
     xp = ns(x)
     pdf = xp.exp(-0.5 * x * x) / (2 * 3.141592653589793) ** 0.5
     return 0.5 * (1 + _erf(x / 2**0.5)) + x * pdf
-
