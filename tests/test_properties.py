@@ -119,3 +119,31 @@ def test_a_smooth_op_is_never_reported_as_not_differentiable(z):
 
     report = check_grads(softmax, z, vjp=vjp, jvp=jvp)
     assert report.status == "pass", report.format()
+
+
+@given(name=st.sampled_from(sorted(UNARY)), x=arrays(min_dims=1, max_dims=3, dtype=np.float64), data=st.data())
+def test_projected_mode_agrees_with_full_mode(name, x, data):
+    """Projected mode stops at its quick look (a central difference) only where the rule agrees
+    with it: a correct rule passes in both modes, one wrong entry fails both and is located."""
+    f, dfdx = UNARY[name]
+
+    def vjp(g, x, o):
+        return g * dfdx(x, o)
+
+    for mode in ("full", "projected"):
+        assert check_grads(f, x, vjp=vjp, mode=mode).status == "pass", mode
+    d = np.abs(dfdx(x, f(x))).reshape(-1)
+    where = data.draw(st.integers(0, x.size - 1))
+    if not d[where] > max(1e-2 * d.max(), 1e-6):
+        return  # the projection's tolerance grows with the whole derivative's norm
+
+    def wrong(g, x, o):
+        out = g * dfdx(x, o)
+        out.reshape(-1)[where] *= 1.1
+        return out
+
+    index = np.unravel_index(where, x.shape)
+    for mode in ("full", "projected"):
+        rev = check_grads(f, x, vjp=wrong, mode=mode).result("rev")
+        assert rev.status == "fail", mode
+        assert index in [m.index for m in rev.mismatches], mode
