@@ -36,7 +36,7 @@ def no_grad() -> Iterator[None]:
 class Tensor:
     """An array with an optional gradient and the op that produced it."""
 
-    __slots__ = ("arrays", "data", "grad", "inputs", "needed", "op", "params", "requires_grad")
+    __slots__ = ("arrays", "data", "grad", "inputs", "needed", "op", "params", "requires_grad", "saved")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -53,6 +53,7 @@ class Tensor:
         # what the op saw, recorded by apply: the inputs' arrays and which inputs need a cotangent
         self.arrays: Sequence[Any] = ()
         self.needed: Sequence[bool] = ()
+        self.saved: tuple[Any, ...] | None = None  # what an op that ``saves`` kept for its rules
 
     # ---- basics --------------------------------------------------------------------------------
 
@@ -189,10 +190,16 @@ def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
         else:
             arrays.append(a)
             needed.append(False)
-    out = Tensor(target(*arrays, **params))
-    if _GRAD_ENABLED[-1] and any(needed):
+    tracked = _GRAD_ENABLED[-1] and any(needed)
+    if target.saves and tracked:
+        data, saved = target.call_saving(*arrays, **params)
+    else:
+        data, saved = target(*arrays, **params), None
+    out = Tensor(data)
+    if tracked:
         out.requires_grad = True
         out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
+        out.saved = saved
     return out
 
 
@@ -231,7 +238,7 @@ def backpropagate(root: Tensor, cotangent: Array, order: list[Tensor] | None = N
         if g is None:
             continue
         needed = node.needed
-        cotangents = op.vjp(g, *node.arrays, out=node.data, needed=needed, **node.params)
+        cotangents = op.vjp(g, *node.arrays, out=node.data, needed=needed, saved=node.saved, **node.params)
         for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
             if need and cot is not None:
                 key = id(parent)
@@ -267,6 +274,6 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Arr
             continue
         arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
         inputs_tangents = tuple(tangent_of.get(id(a)) if isinstance(a, Tensor) else None for a in node.inputs)
-        tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, **node.params)
+        tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, saved=node.saved, **node.params)
     xp = backend.namespace(out.data)
     return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))

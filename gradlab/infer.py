@@ -155,7 +155,7 @@ def _try(op: Op, shapes: Sequence[tuple[int, ...]], domain: str, rng: np.random.
     low, high = (-2.0, 2.0) if domain == "real" else (0.5, 2.0)
     xs = [rng.uniform(low, high, size=s) for s in shapes]
     try:
-        out = op.forward(*xs)
+        out = op(*xs)
         if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f":
             kind = f"a {out.dtype} array" if isinstance(out, (np.ndarray, np.generic)) else type(out).__name__
             return "forward", f"{op.name}'s forward returned {kind}, not a floating array"

@@ -103,3 +103,36 @@ def test_an_op_linear_in_some_arguments_holds_the_others_fixed():
     x, mask = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 1.0])
     tangent = masked.jvp((np.ones(3), None), x, mask, out=masked(x, mask))
     np.testing.assert_array_equal(tangent, mask)
+
+
+def _square_saving(factor):
+    calls = {"forward": 0}
+
+    @op(saves=True)
+    def square(x):
+        calls["forward"] += 1
+        return x * x, (factor * x,)  # d(x*x)/dx = 2x, saved for the rules
+
+    defvjp(square, lambda g, ans, x, saved: g * saved[0])
+    defjvp(square, lambda t, ans, x, saved: t * saved[0])
+    return square, calls
+
+
+def test_an_op_that_saves_is_checked_through_its_saved_values_and_the_autograd_reuses_them():
+    from gradlab import check_grads
+    from gradlab.autograd import Tensor, apply
+
+    x = np.array([0.5, -1.5, 2.0])
+    square, calls = _square_saving(2.0)
+    assert np.array_equal(square(x), x * x)  # calling the op returns its output only
+    assert check_grads(square, x, vjp=lambda g, x, out: square.vjp(g, x, out=out)).passed
+    # a wrong saved value is a wrong rule: the check recomputes what the forward saves
+    wrong, _ = _square_saving(3.0)
+    assert check_grads(wrong, x, vjp=lambda g, x, out: wrong.vjp(g, x, out=out)).result("rev").status == "fail"
+    # the training core keeps what the forward saved: backward runs no forward
+    leaf = Tensor(x, requires_grad=True)
+    calls["forward"] = 0
+    out = apply(square, leaf)
+    out.backward(np.ones(3))
+    assert calls["forward"] == 1
+    np.testing.assert_allclose(leaf.grad, 2 * x)

@@ -57,21 +57,26 @@ defjvp(log_softmax, lambda t, ans, x, axis=-1: t - ns(t).sum(ns(t).exp(ans) * t,
 # --- losses ---
 
 
-@op(family=FAMILY)
+@op(family=FAMILY, saves=True)
 def softmax_cross_entropy(logits, labels):
-    """Mean over the batch of -log softmax(logits)[n, labels[n]]; logits (N, C), integer labels (N,)."""
+    """Mean over the batch of -log softmax(logits)[n, labels[n]]; logits (N, C), integer labels (N,).
+
+    Saves log softmax(logits) and the one-hot labels: the rules need softmax - onehot, which the
+    forward has all but computed (the training loop would otherwise redo it every step)."""
     xp = ns(logits)
-    return xp.sum(_onehot(logits, labels) * _log_softmax(logits, -1)) * (-1 / logits.shape[0])
+    z, onehot = _log_softmax(logits, -1), _onehot(logits, labels)
+    return xp.sum(onehot * z) * (-1 / logits.shape[0]), (z, onehot)
 
 
-def _xent_slope(scale, logits, labels):
+def _xent_slope(scale, logits, saved):
     """``scale`` times d loss / d logits = (softmax(logits) - onehot(labels)) / N (``scale``: the
     cotangent or tangent of the scalar loss, applied to the 0-d factor, not the (N, C) array)."""
-    return (_softmax(logits, -1) - _onehot(logits, labels)) * (scale / logits.shape[0])
+    z, onehot = saved
+    return (ns(z).exp(z) - onehot) * (scale / logits.shape[0])
 
 
-defvjp(softmax_cross_entropy, lambda g, ans, logits, labels: _xent_slope(g, logits, labels), None)
-defjvp(softmax_cross_entropy, lambda t, ans, logits, labels: ns(t).sum(_xent_slope(1, logits, labels) * t), None)
+defvjp(softmax_cross_entropy, lambda g, ans, logits, labels, saved: _xent_slope(g, logits, saved), None)
+defjvp(softmax_cross_entropy, lambda t, ans, logits, labels, saved: ns(t).sum(_xent_slope(1, logits, saved) * t), None)
 
 
 @op(family=FAMILY)

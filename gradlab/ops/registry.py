@@ -13,6 +13,12 @@ broadcast along (:func:`unbroadcast`), broadcasts each tangent contribution to t
 shape and adds them. ``None`` in place of a rule marks an argument that is not differentiated
 (integer labels, a mask). A linear op declares itself with :func:`deflinear`: its JVP is the op
 applied to the tangent.
+
+An op made with ``op(..., saves=True)`` keeps what its rules would otherwise recompute: its
+forward returns ``(out, saved)`` (a tuple of arrays), calling the op still returns ``out``, and
+its rules receive ``saved=`` as a keyword. The training core passes the forward's own ``saved``;
+a check without one (``Op.vjp`` / ``Op.jvp`` called with inputs only) runs the forward to get it,
+so the rules are always checked the way they are used.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Op:
     jvp_joint: Callable[..., Any] | None = None
     linear: bool = False
     linear_args: tuple[int, ...] | None = None  # the arguments a linear op is linear in (None: all)
+    saves: bool = False  # the forward returns (out, saved) and the rules take saved= (see above)
     complex_safe: bool = False
     spec: Any = None
     doc: str = ""
@@ -66,7 +73,18 @@ class Op:
     def __call__(self, *inputs: Any, **params: Any) -> Array:
         """The forward, its result in the floating dtype of its floating inputs (NumPy 1.x turns a
         float32 0-d result into float64 when a Python float takes part)."""
+        return self.call_saving(*inputs, **params)[0]
+
+    def call_saving(self, *inputs: Any, **params: Any) -> tuple[Array, tuple[Array, ...] | None]:
+        """The forward's output (as :meth:`__call__`) and what it saved for the rules (None
+        unless the op ``saves``)."""
         out = self.forward(*inputs, **params)
+        saved = None
+        if self.saves:
+            out, saved = out
+        return self._output_dtype(out, inputs), saved
+
+    def _output_dtype(self, out: Array, inputs: tuple[Any, ...]) -> Array:
         if not _is_float(out):
             return out
         floats = [x for x in inputs if _is_float(x)]
@@ -89,14 +107,23 @@ class Op:
         return self.jvp_rules is not None or self.linear or self.jvp_joint is not None
 
     def vjp(
-        self, g: Array, *inputs: Any, out: Array, needed: Sequence[bool] | None = None, **params: Any
+        self,
+        g: Array,
+        *inputs: Any,
+        out: Array,
+        needed: Sequence[bool] | None = None,
+        saved: tuple[Array, ...] | None = None,
+        **params: Any,
     ) -> tuple[Array | None, ...]:
         """Cotangents of every input (``None`` for the undifferentiated ones, and for those that
-        ``needed`` marks False: their rules are not run)."""
+        ``needed`` marks False: their rules are not run). ``saved``: what the forward saved, for
+        an op that ``saves`` (run again when not given)."""
         if self.vjp_joint is not None:
             return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
+        if self.saves:
+            params = {**params, "saved": saved if saved is not None else self.call_saving(*inputs, **params)[1]}
         rules = self.vjp_rules
         cotangents: list[Array | None] = []
         for i, x in enumerate(inputs):
@@ -115,8 +142,16 @@ class Op:
             cotangents.append(cot)
         return tuple(cotangents)
 
-    def jvp(self, tangents: tuple[Array | None, ...], *inputs: Any, out: Array, **params: Any) -> Array:
-        """The output tangent for input tangents (``None`` for inputs held fixed)."""
+    def jvp(
+        self,
+        tangents: tuple[Array | None, ...],
+        *inputs: Any,
+        out: Array,
+        saved: tuple[Array, ...] | None = None,
+        **params: Any,
+    ) -> Array:
+        """The output tangent for input tangents (``None`` for inputs held fixed); ``saved`` as
+        for :meth:`vjp`."""
         if self.jvp_joint is not None:
             return self.jvp_joint(tangents, *inputs, out, **params)
         xp = ns(out)
@@ -131,6 +166,8 @@ class Op:
             return self(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
+        if self.saves:
+            params = {**params, "saved": saved if saved is not None else self.call_saving(*inputs, **params)[1]}
         total = None
         for i, t in enumerate(tangents):
             rule = self.jvp_rules[i] if i < len(self.jvp_rules) else None
@@ -207,6 +244,7 @@ def op(
     family: str = "user",
     linear: bool = False,
     complex_safe: bool = False,
+    saves: bool = False,
     spec: Any = None,
     registry: Registry | None = None,
 ) -> Any:
@@ -217,7 +255,8 @@ def op(
     objects of their module (``gradlab check module.py`` finds them there), unless a
     ``registry`` is given. ``spec`` is a :class:`~gradlab.spec.Spec` or a table in the schema
     of ``specs/*.toml``. Registering a second op under a taken name is an error, unless it is
-    the same function again (a module imported twice).
+    the same function again (a module imported twice). ``saves=True``: the forward returns
+    ``(out, saved)`` and the rules take ``saved=`` (see the module's docstring).
     """
     if callable(name):  # bare @op
         forward, name = name, None
@@ -229,7 +268,7 @@ def op(
             from gradlab.spec import parse_spec
 
             parsed = parse_spec(op_name, spec, f"<inline spec of {fn.__module__}.{op_name}>")
-        made = Op(op_name, fn, family=family, linear=linear, complex_safe=complex_safe, spec=parsed)
+        made = Op(op_name, fn, family=family, linear=linear, complex_safe=complex_safe, saves=saves, spec=parsed)
         target = registry if registry is not None else (REGISTRY if family != "user" else None)
         return target.add(made) if target is not None else made
 
