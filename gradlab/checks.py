@@ -10,6 +10,7 @@ input until the wrong entries are found).
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -396,15 +397,21 @@ class _Run(Localiser):
             lhs = float(xp.sum(lhs_terms))
             rhs, scale = 0.0, float(xp.sum(xp.abs(lhs_terms)))
             dtypes = [self.out.dtype]
+            # each rule's values may be off by their dtype's atol, as rev and fwd allow: a rule that
+            # cancels internally (a float32 softmax with one saturated class) has errors of the
+            # size of its terms, not of its tiny results; in a random-sign sum they add like sqrt
+            absolute = tolerances.resolve(self.out.dtype, self.rtol, self.atol).atol * _norm(xp, v)
             for position, i in enumerate(self.wrt):
-                terms = as_float(xp, cots[k][position], v.dtype) * as_float(xp, self.u[k][i], v.dtype)
+                u = as_float(xp, self.u[k][i], v.dtype)
+                terms = as_float(xp, cots[k][position], v.dtype) * u
                 rhs += float(xp.sum(terms))
                 scale += float(xp.sum(xp.abs(terms)))
                 dtypes.append(self.inputs[i].dtype)
+                absolute += tolerances.resolve(self.inputs[i].dtype, self.rtol, self.atol).atol * _norm(xp, u)
             a_eps = max(backend.eps(xp, dt) for dt in dtypes)
             # relative to the terms, with a floor for subnormal results (whose rounding is absolute)
             tiny = max(float(xp.finfo(dt).smallest_normal) for dt in dtypes)
-            limit = tolerances.ADJOINT_ULPS * a_eps * (scale + tiny) + 1e-300
+            limit = tolerances.ADJOINT_ULPS * a_eps * (scale + tiny) + tolerances.PROJECTION_SIGMAS * absolute + 1e-300
             gap = abs(lhs - rhs)
             if gap / limit > worst:
                 worst = gap / limit
@@ -439,6 +446,10 @@ class _Run(Localiser):
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _norm(xp: Any, a: Array) -> float:
+    return math.sqrt(float(backend.dot(xp, xp_flat(xp, a), xp_flat(xp, a))))
 
 
 def _dtype_name(dtype: Any) -> str:
