@@ -198,7 +198,7 @@ def adaptive_sample(
     judge = projector(xp, weights) if weights is not None else None
     best = sample(g, g0, h, method, eval_eps, xp, first if first is not None and method != "complex" else None)
     if method == "richardson":
-        best = _widen_while_roundoff_dominates(g, g0, h, best, eval_eps, xp, judge)
+        best = _best_richardson_step(g, g0, h, best, eval_eps, xp, judge)
     best_judged = best.map(*judge) if judge is not None else best
     best_score = _roughness_score(best_judged, xp)
     for _ in range(STEP_RETRIES):
@@ -226,7 +226,7 @@ def _total_error(samples: Samples, xp: Any, judge: tuple[Linear, Linear] | None)
     return float(xp.max(xp.reshape(xp.asarray(estimate.error), (-1,))))
 
 
-def _widen_while_roundoff_dominates(
+def _best_richardson_step(
     g: Callable[[Any], Array], g0: Array, h: float, first: Samples, eval_eps: float, xp: Any, judge: Any
 ) -> Samples:
     """The 8th-order estimate's best step depends on how fast ``f`` varies: where round-off limits
