@@ -113,8 +113,8 @@ def _square_saving(factor):
         calls["forward"] += 1
         return x * x, (factor * x,)  # d(x*x)/dx = 2x, saved for the rules
 
-    defvjp(square, lambda g, ans, x, saved: g * saved[0])
-    defjvp(square, lambda t, ans, x, saved: t * saved[0])
+    defvjp(square, lambda g, ans, x, *, saved: g * saved[0])
+    defjvp(square, lambda t, ans, x, *, saved: t * saved[0])
     return square, calls
 
 

@@ -75,8 +75,12 @@ def _xent_slope(scale, logits, saved):
     return (ns(z).exp(z) - onehot) * (scale / logits.shape[0])
 
 
-defvjp(softmax_cross_entropy, lambda g, ans, logits, labels, saved: _xent_slope(g, logits, saved), None)
-defjvp(softmax_cross_entropy, lambda t, ans, logits, labels, saved: ns(t).sum(_xent_slope(1, logits, saved) * t), None)
+defvjp(softmax_cross_entropy, lambda g, ans, logits, labels, *, saved: _xent_slope(g, logits, saved), None)
+defjvp(
+    softmax_cross_entropy,
+    lambda t, ans, logits, labels, *, saved: ns(t).sum(_xent_slope(1, logits, saved) * t),
+    None,
+)
 
 
 @op(family=FAMILY)
@@ -153,9 +157,9 @@ def _normalised(x, axis, eps):
     return centred * rstd, rstd
 
 
-def _normalise_derivative(h, x, axis, eps):
+def _normalise_derivative(h, saved, axis):
     """d xhat applied to ``h`` (self-adjoint, so both the VJP and the JVP of xhat)."""
-    xhat, rstd = _normalised(x, axis, eps)
+    xhat, rstd = saved
     return rstd * (h - _mean(h, axis) - xhat * _mean(h * xhat, axis))
 
 
@@ -164,16 +168,21 @@ def _mean(x, axis):
     return ns(x).sum(x, axis=axis, keepdims=True) / x.shape[axis]
 
 
-@op(family=FAMILY)
+# both save (xhat, 1 / std): every rule needs them, and the forward has computed them already
+
+
+@op(family=FAMILY, saves=True)
 def layer_norm(x, w, b, eps=1e-5):
     """Layer normalisation of x (..., D) over its last axis, with weight and bias (D,)."""
-    return _normalised(x, -1, eps)[0] * w + b
+    xhat, rstd = _normalised(x, -1, eps)
+    return xhat * w + b, (xhat, rstd)
 
 
-@op(family=FAMILY)
+@op(family=FAMILY, saves=True)
 def batch_norm(x, w, b, eps=1e-5):
     """Batch normalisation (training mode) of x (N, D) over the batch axis, with weight and bias (D,)."""
-    return _normalised(x, 0, eps)[0] * w + b
+    xhat, rstd = _normalised(x, 0, eps)
+    return xhat * w + b, (xhat, rstd)
 
 
 def _defnorm(target, axis):
@@ -183,15 +192,15 @@ def _defnorm(target, axis):
     """
     defvjp(
         target,
-        lambda g, ans, x, w, b, eps=1e-5: _normalise_derivative(g * w, x, axis, eps),
-        lambda g, ans, x, w, b, eps=1e-5: g * _normalised(x, axis, eps)[0],
-        lambda g, ans, x, w, b, eps=1e-5: g,
+        lambda g, ans, x, w, b, eps=1e-5, *, saved: _normalise_derivative(g * w, saved, axis),
+        lambda g, ans, x, w, b, eps=1e-5, *, saved: g * saved[0],
+        lambda g, ans, x, w, b, eps=1e-5, *, saved: g,
     )
     defjvp(
         target,
-        lambda t, ans, x, w, b, eps=1e-5: _normalise_derivative(t, x, axis, eps) * w,
-        lambda t, ans, x, w, b, eps=1e-5: t * _normalised(x, axis, eps)[0],
-        lambda t, ans, x, w, b, eps=1e-5: t,
+        lambda t, ans, x, w, b, eps=1e-5, *, saved: _normalise_derivative(t, saved, axis) * w,
+        lambda t, ans, x, w, b, eps=1e-5, *, saved: t * saved[0],
+        lambda t, ans, x, w, b, eps=1e-5, *, saved: t,
     )
 
 
