@@ -32,25 +32,34 @@ def batches(X: np.ndarray, y: np.ndarray, size: int, epoch: int) -> list[tuple[n
     return [(X[order[i : i + size]], y[order[i : i + size]]) for i in range(0, len(X), size)]
 
 
-def numpy_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[[Any], None]:
+def _no_mark(phase: str) -> None:
+    pass
+
+
+def numpy_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[..., None]:
     W1, b1, W2, b2 = W1.copy(), b1.copy(), W2.copy(), b2.copy()
 
-    def epoch(data: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def epoch(data: list[tuple[np.ndarray, np.ndarray]], mark: Callable[[str], None] = _no_mark) -> None:
         nonlocal W1, b1, W2, b2
         for xb, yb in data:
             m = len(yb)
             Z1 = xb @ W1 + b1
             A1 = np.maximum(Z1, 0)
             logits = A1 @ W2 + b2
+            mark("forward")
             S = np.exp(logits - logits.max(axis=1, keepdims=True))
             S /= S.sum(axis=1, keepdims=True)
             S[np.arange(m), yb] -= 1
             G2 = S / m
+            mark("loss (floor: its gradient only)")
             G1 = (G2 @ W2.T) * (Z1 > 0)
-            W2 = W2 - LR * (A1.T @ G2)
-            b2 = b2 - LR * G2.sum(axis=0)
-            W1 = W1 - LR * (xb.T @ G1)
-            b1 = b1 - LR * G1.sum(axis=0)
+            gW2, gb2, gW1, gb1 = A1.T @ G2, G2.sum(axis=0), xb.T @ G1, G1.sum(axis=0)
+            mark("backward")
+            W2 = W2 - LR * gW2
+            b2 = b2 - LR * gb2
+            W1 = W1 - LR * gW1
+            b1 = b1 - LR * gb1
+            mark("step")
 
     return epoch
 
@@ -67,13 +76,34 @@ def gradlab_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarr
     loss_fn = nn.SoftmaxCrossEntropy()
     optimizer = SGD(model.parameters(), lr=LR)
 
-    def epoch(data: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    def epoch(data: list[tuple[np.ndarray, np.ndarray]], mark: Callable[[str], None] = _no_mark) -> None:
         for xb, yb in data:
             optimizer.zero_grad()
-            loss_fn(model(Tensor(xb)), yb).backward()
+            logits = model(Tensor(xb))
+            mark("forward")
+            loss = loss_fn(logits, yb)
+            mark("loss (floor: its gradient only)")
+            loss.backward()
+            mark("backward")
             optimizer.step()
+            mark("step")
 
     return epoch
+
+
+def phases(epoch: Callable[..., None], data: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Microseconds per step spent in each phase of one epoch (timestamps between phases)."""
+    spent: dict[str, float] = {}
+    last = [time.perf_counter()]
+
+    def mark(phase: str) -> None:
+        now = time.perf_counter()
+        spent[phase] = spent.get(phase, 0.0) + now - last[0]
+        last[0] = now
+
+    last[0] = time.perf_counter()
+    epoch(data, mark)
+    return {phase: seconds / len(data) * 1e6 for phase, seconds in spent.items()}
 
 
 def torch_trainer(torch: Any, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> Callable[[Any], None]:
@@ -145,6 +175,14 @@ def main() -> None:
         torch_ratio = f", torch/numpy {median['torch'] / median['numpy']:.2f}" if "torch" in median else ""
         verdict = "PASS" if ratio <= 1.2 else "MISS"
         print(f"{name}: {line}; gradlab/numpy {ratio:.2f}{torch_ratio}  [{verdict} target <= 1.2]")
+        steps = len(batches(X, y, args.batch_size, 0))
+        extra = (median["gradlab"] - median["numpy"]) / steps * 1e6
+        print(f"  gradlab - numpy: {extra:.0f} µs per step ({steps} steps per epoch); per phase, µs per step:")
+        data = batches(X, y, args.batch_size, args.rounds)
+        split = {key: phases(trainers[key], data) for key in ("numpy", "gradlab")}
+        for phase in split["gradlab"]:
+            ours, floor = split["gradlab"][phase], split["numpy"][phase]
+            print(f"    {phase:<33} gradlab {ours:8.1f}  numpy {floor:8.1f}  difference {ours - floor:+8.1f}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ class Sampler:
 
     def _room(self, directions: dict[int, Array]) -> float:
         """A ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
-        return min((_largest_step(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
+        return min((_step_room(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
 
     def _along(
         self,
@@ -272,7 +272,7 @@ def _rough_entries(xp: Any, entries: Any) -> Array | None:
     return xp.where(rough > smooth, rough, xp.zeros_like(rough))
 
 
-def _largest_step(xp: Any, x: Array, d: Array) -> float:
+def _step_room(xp: Any, x: Array, d: Array) -> float:
     """``max(1, min |x|) / max |d|``: no element ``j`` moves by more than ``max(1, |x_j|)`` along
     ``t d`` for ``|t|`` up to it (the exact bound, element by element, costs twice as many passes
     over large inputs and differs by at most the spread of the probe's magnitudes, 2x)."""
