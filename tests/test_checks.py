@@ -327,22 +327,13 @@ def test_adjoint_check_allows_float32_rules_that_cancel_internally():
     """softmax with one saturated class: its rules subtract numbers near 1 to get results near
     1e-7, so both sides of the adjoint identity carry float32 rounding of their terms (within the
     atol that rev and fwd allow), not of their tiny results."""
-
-    def softmax(z):
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-
-    def vjp(g, z, out):
-        return out * (g - (g * out).sum(axis=-1, keepdims=True))
-
-    def jvp(t, z, out):
-        return out * (t[0] - (t[0] * out).sum(axis=-1, keepdims=True))
-
     z = np.array([-8.0, 8.0], dtype=np.float32)
-    report = check_grads(softmax, z, vjp=vjp, jvp=jvp)
+    report = check_grads(softmax, z, vjp=softmax_vjp, jvp=softmax_jvp)
     assert report.status == "pass", report.format()
     # where the derivative is not tiny, a JVP off by 1 % still fails it
     z = np.array([0.5, -1.0, 2.0], dtype=np.float32)
-    assert check_grads(softmax, z, vjp=vjp, jvp=jvp, checks=("adj",)).result("adj").status == "pass"
-    report = check_grads(softmax, z, vjp=vjp, jvp=lambda t, z, out: 1.01 * jvp(t, z, out), checks=("adj",))
+    report = check_grads(softmax, z, vjp=softmax_vjp, jvp=softmax_jvp, checks=("adj",))
+    assert report.result("adj").status == "pass"
+    wrong = lambda t, z, out: 1.01 * softmax_jvp(t, z, out)  # noqa: E731
+    report = check_grads(softmax, z, vjp=softmax_vjp, jvp=wrong, checks=("adj",))
     assert report.result("adj").status == "fail"

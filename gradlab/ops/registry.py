@@ -132,12 +132,7 @@ class Op:
                 cotangents.append(None)
                 continue
             cot = rule(g, out, *inputs, **params)
-            if type(cot) is np.ndarray and type(x) is np.ndarray:  # the common case, checked cheaply
-                if cot.shape != x.shape:
-                    cot = unbroadcast(cot, x.shape)
-                if cot.dtype != x.dtype and x.dtype.kind == "f":
-                    cot = cot.astype(x.dtype)
-            elif backend.is_array(x) and backend.is_array(cot):
+            if backend.is_array(x) and backend.is_array(cot):
                 cot = _same_dtype(unbroadcast(cot, tuple(x.shape)), x)
             cotangents.append(cot)
         return tuple(cotangents)
