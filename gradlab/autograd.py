@@ -10,6 +10,8 @@ derivative used is one gradlab checks.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +22,7 @@ from gradlab.ops.registry import REGISTRY, Op
 Array = Any
 
 _GRAD_ENABLED = [True]
+_MADE = itertools.count()  # the order apply records nodes in: a node is made after its inputs
 _NO_PARAMS: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -36,7 +39,7 @@ def no_grad() -> Iterator[None]:
 class Tensor:
     """An array with an optional gradient and the op that produced it."""
 
-    __slots__ = ("arrays", "data", "grad", "inputs", "needed", "op", "params", "requires_grad", "saved")
+    __slots__ = ("arrays", "data", "grad", "inputs", "made", "needed", "op", "params", "requires_grad", "saved")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -54,6 +57,7 @@ class Tensor:
         self.arrays: Sequence[Any] = ()
         self.needed: Sequence[bool] = ()
         self.saved: tuple[Any, ...] | None = None  # what an op that ``saves`` kept for its rules
+        self.made = -1  # when apply recorded it (a count): leaves come before every node
 
     # ---- basics --------------------------------------------------------------------------------
 
@@ -93,11 +97,11 @@ class Tensor:
             if self.data.size != 1:
                 raise ValueError("backward() of a non-scalar needs the cotangent: t.backward(grad)")
             grad = backend.namespace(self.data).ones_like(self.data)
-        order = _topological(self)
-        adjoints = backpropagate(self, grad, order)
-        for node in order:
-            if node.op is None and node.requires_grad and id(node) in adjoints:
-                node.grad = adjoints[id(node)] if node.grad is None else node.grad + adjoints[id(node)]
+        adjoints, leaves = _pullback(self, grad)
+        for leaf in leaves:
+            if leaf.requires_grad:
+                g = adjoints[id(leaf)]
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # ---- operators -----------------------------------------------------------------------------
 
@@ -181,70 +185,85 @@ class Tensor:
 def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
     """Run a registry op on tensors (or arrays and constants) and record it in the graph."""
     target = REGISTRY[op] if isinstance(op, str) else op
-    arrays = []
-    needed = []
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a.data)
-            needed.append(a.requires_grad)
+    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+    needed = [isinstance(a, Tensor) and a.requires_grad for a in args]
+    out = Tensor.__new__(Tensor)  # every slot is set below: no argument checks on the hot path
+    out.grad, out.saved = None, None
+    if _GRAD_ENABLED[-1] and True in needed:
+        if target.saves:
+            out.data, out.saved = target.call_saving(*arrays, **params)
         else:
-            arrays.append(a)
-            needed.append(False)
-    tracked = _GRAD_ENABLED[-1] and any(needed)
-    if target.saves and tracked:
-        data, saved = target.call_saving(*arrays, **params)
-    else:
-        data, saved = target(*arrays, **params), None
-    out = Tensor(data)
-    if tracked:
+            out.data = target(*arrays, **params)
         out.requires_grad = True
         out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
-        out.saved = saved
+        out.made = next(_MADE)
+    else:
+        out.data = target(*arrays, **params)
+        out.requires_grad, out.op, out.inputs, out.params, out.arrays, out.needed = False, None, (), _NO_PARAMS, (), ()
+        out.made = -1
+    if not backend.is_array(out.data):  # an op returning a Python scalar
+        out.data = backend.namespace(*arrays).asarray(out.data)
     return out
 
 
 def _topological(root: Tensor) -> list[Tensor]:
-    """The graph under ``root`` in topological order (inputs before the nodes using them)."""
-    order: list[Tensor] = []
-    seen = {id(root)}
-    # (node, its tracked parents not yet expanded); a node is appended after all its parents
-    stack = [(root, _parents(root))]
+    """The graph under ``root`` in topological order (inputs before the nodes using them): the
+    order the nodes were made in, leaves first."""
+    found = {id(root): root}
+    stack = [root]
     while stack:
-        node, parents = stack[-1]
-        while parents:
-            parent = parents.pop()
-            if id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append((parent, _parents(parent)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+        for parent in _parents(stack.pop()):
+            if id(parent) not in found:
+                found[id(parent)] = parent
+                stack.append(parent)
+    return sorted(found.values(), key=_made)
+
+
+def _made(node: Tensor) -> int:
+    return node.made
 
 
 def _parents(node: Tensor) -> list[Tensor]:
-    return [p for p in node.inputs if isinstance(p, Tensor) and p.requires_grad]
+    """The inputs of ``node`` that needed a gradient when it was made."""
+    return [p for p, need in zip(node.inputs, node.needed, strict=True) if need]
 
 
-def backpropagate(root: Tensor, cotangent: Array, order: list[Tensor] | None = None) -> dict[int, Array]:
+def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
     """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
+    return _pullback(root, cotangent)[0]
+
+
+def _pullback(root: Tensor, cotangent: Array) -> tuple[dict[int, Array], list[Tensor]]:
+    """The adjoints (by ``id``) and the leaves reached, from one pass over the graph.
+
+    Nodes are taken latest made first (a heap on the creation count): every consumer of a node
+    is made after it, so its adjoint is complete, the sum over its consumers, when it is taken.
+    Only the nodes a cotangent reaches are visited; no separate topological sort is needed."""
     adjoints: dict[int, Array] = {id(root): cotangent}
-    for node in reversed(order if order is not None else _topological(root)):
-        op = node.op
-        if op is None:
-            continue
-        g = adjoints.get(id(node))
-        if g is None:
-            continue
+    leaves: list[Tensor] = []
+    pending = [(-root.made, root)] if root.op is not None else []  # ``made`` is unique: no ties
+    while pending:
+        node = heapq.heappop(pending)[1]
         needed = node.needed
-        cotangents = op.vjp(g, *node.arrays, out=node.data, needed=needed, saved=node.saved, **node.params)
+        cotangents = node.op.vjp(  # type: ignore[union-attr]
+            adjoints[id(node)], *node.arrays, out=node.data, needed=needed, saved=node.saved, **node.params
+        )
         for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
-            if need and cot is not None:
-                key = id(parent)
-                previous = adjoints.get(key)
-                adjoints[key] = cot if previous is None else previous + cot  # the sum over consumers
-    return adjoints
+            if not need or cot is None:
+                continue
+            key = id(parent)
+            previous = adjoints.get(key)
+            if previous is not None:
+                adjoints[key] = previous + cot  # the sum over consumers
+                continue
+            adjoints[key] = cot
+            if parent.op is None:
+                leaves.append(parent)
+            else:
+                heapq.heappush(pending, (-parent.made, parent))
+    if root.op is None:
+        leaves.append(root)
+    return adjoints, leaves
 
 
 def _as_tensors(primals: Sequence[Any]) -> list[Tensor]:

@@ -77,6 +77,16 @@ def test_a_tensor_used_twice_gets_both_contributions():
     np.testing.assert_allclose(x.grad, 2 * x.data + 1)
 
 
+def test_an_intermediate_used_at_different_depths_gets_every_contribution_before_its_own_rule():
+    # y feeds y.exp() (one op deeper) and, directly, two sums: its rule may only run once all
+    # three consumers have sent their cotangents back
+    x = Tensor(rng.normal(size=5), requires_grad=True)
+    y = x.tanh()
+    ((y * y.exp()).sum() + y.sum()).backward()
+    t = np.tanh(x.data)
+    np.testing.assert_allclose(x.grad, (np.exp(t) * (1 + t) + 1) * (1 - t**2), rtol=1e-13)
+
+
 def test_gradients_accumulate_across_backward_calls_and_no_grad_records_nothing():
     x = Tensor(np.array([3.0]), requires_grad=True)
     (x * 2).sum().backward()

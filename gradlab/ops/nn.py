@@ -61,26 +61,37 @@ defjvp(log_softmax, lambda t, ans, x, axis=-1: t - ns(t).sum(ns(t).exp(ans) * t,
 def softmax_cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[n, labels[n]]; logits (N, C), integer labels (N,).
 
-    Saves log softmax(logits) and the one-hot labels: the rules need softmax - onehot, which the
-    forward has all but computed (the training loop would otherwise redo it every step)."""
+    Saves the probabilities softmax(logits): the rules need softmax - onehot(labels), which the
+    forward has all but computed (the training loop would otherwise redo it every step). The
+    loss is mean(logsumexp(logits) - logits[n, labels[n]]), both shifted by the row maximum."""
     xp = ns(logits)
-    z, onehot = _log_softmax(logits, -1), _onehot(logits, labels)
-    return xp.sum(onehot * z) * (-1 / logits.shape[0]), (z, onehot)
+    z = logits - xp.max(logits, axis=-1, keepdims=True)
+    e = xp.exp(z)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    loss = (xp.sum(xp.log(total)) - xp.sum(_picked(z, labels))) * (1 / logits.shape[0])
+    return loss, (e / total,)
 
 
-def _xent_slope(scale, logits, saved):
-    """``scale`` times d loss / d logits = (softmax(logits) - onehot(labels)) / N (``scale``: the
-    cotangent or tangent of the scalar loss, applied to the 0-d factor, not the (N, C) array)."""
-    z, onehot = saved
-    return (ns(z).exp(z) - onehot) * (scale / logits.shape[0])
+def _xent_vjp(g, ans, logits, labels, *, saved):
+    """g * (softmax(logits) - onehot(labels)) / N, the 0-d factor applied once to each term."""
+    (probabilities,) = saved
+    scale = g * (1 / logits.shape[0])
+    if type(probabilities) is np.ndarray:  # NumPy: subtract at the labels instead of a one-hot
+        slope = probabilities * scale
+        slope[_rows(labels.shape[0]), labels] -= scale
+        return slope
+    return (probabilities - _onehot(logits, labels)) * scale
 
 
-defvjp(softmax_cross_entropy, lambda g, ans, logits, labels, *, saved: _xent_slope(g, logits, saved), None)
-defjvp(
-    softmax_cross_entropy,
-    lambda t, ans, logits, labels, *, saved: ns(t).sum(_xent_slope(1, logits, saved) * t),
-    None,
-)
+def _xent_jvp(t, ans, logits, labels, *, saved):
+    """(sum(softmax * t) - sum over rows of t[n, labels[n]]) / N."""
+    (probabilities,) = saved
+    xp = ns(t)
+    return (xp.sum(probabilities * t) - xp.sum(_picked(t, labels))) * (1 / logits.shape[0])
+
+
+defvjp(softmax_cross_entropy, _xent_vjp, None)
+defjvp(softmax_cross_entropy, _xent_jvp, None)
 
 
 @op(family=FAMILY)
@@ -231,12 +242,20 @@ def _onehot(logits, labels):
     return xp.astype(labels[..., None] == _classes(xp, logits.shape[-1], labels), logits.dtype)
 
 
+def _picked(x, labels):
+    """``x[n, labels[n]]`` for each row n of ``x`` (N, C): NumPy indexes; the array API has no
+    integer-array indexing, so elsewhere a one-hot mask picks them."""
+    if type(x) is np.ndarray and type(labels) is np.ndarray:
+        return x[_rows(labels.shape[0]), labels]
+    return ns(x).sum(_onehot(x, labels) * x, axis=-1)
+
+
 _CLASSES: dict[tuple, object] = {}
 
 
 def _classes(xp, count, labels):
     """``arange(count)`` in the dtype and on the device of ``labels`` (NumPy's made once per
-    size and dtype: the training loop asks for it twice per step)."""
+    size and dtype: the training loop asks for it at every step)."""
     if type(labels) is np.ndarray:
         key = (count, labels.dtype)
         found = _CLASSES.get(key)
@@ -244,6 +263,17 @@ def _classes(xp, count, labels):
             found = _CLASSES[key] = np.arange(count, dtype=labels.dtype)
         return found
     return xp.arange(count, dtype=labels.dtype, device=backend.device(labels))
+
+
+_ROWS: dict[int, np.ndarray] = {}
+
+
+def _rows(count):
+    """``arange(count)``, NumPy's row indices (made once per batch size)."""
+    found = _ROWS.get(count)
+    if found is None:
+        found = _ROWS[count] = np.arange(count)
+    return found
 
 
 def _size(x):

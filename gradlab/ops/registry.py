@@ -73,7 +73,8 @@ class Op:
     def __call__(self, *inputs: Any, **params: Any) -> Array:
         """The forward, its result in the floating dtype of its floating inputs (NumPy 1.x turns a
         float32 0-d result into float64 when a Python float takes part)."""
-        return self.call_saving(*inputs, **params)[0]
+        out = self.forward(*inputs, **params)
+        return self._output_dtype(out[0] if self.saves else out, inputs)
 
     def call_saving(self, *inputs: Any, **params: Any) -> tuple[Array, tuple[Array, ...] | None]:
         """The forward's output (as :meth:`__call__`) and what it saved for the rules (None
@@ -87,13 +88,16 @@ class Op:
     def _output_dtype(self, out: Array, inputs: tuple[Any, ...]) -> Array:
         if not _is_float(out):
             return out
-        floats = [x for x in inputs if _is_float(x)]
         dtype = out.dtype
-        for x in floats:
-            if x.dtype != dtype:
+        for x in inputs:
+            if x.__class__ is np.ndarray:  # the common case, without the namespace lookup
+                if x.dtype != dtype and x.dtype.kind == "f":
+                    break
+            elif _is_float(x) and x.dtype != dtype:
                 break
         else:  # no floating input, or all of the output's dtype: the common case
             return out
+        floats = [x for x in inputs if _is_float(x)]
         xp = ns(out)
         wanted = xp.result_type(*floats)
         return xp.astype(out, wanted) if out.dtype != wanted else out
@@ -132,7 +136,12 @@ class Op:
                 cotangents.append(None)
                 continue
             cot = rule(g, out, *inputs, **params)
-            if backend.is_array(x) and backend.is_array(cot):
+            if type(cot) is np.ndarray and type(x) is np.ndarray:  # the common case, checked inline
+                if cot.shape != x.shape:
+                    cot = unbroadcast(cot, x.shape)
+                if cot.dtype != x.dtype and x.dtype.kind == "f":
+                    cot = cot.astype(x.dtype)
+            elif backend.is_array(x) and backend.is_array(cot):
                 cot = _same_dtype(unbroadcast(cot, tuple(x.shape)), x)
             cotangents.append(cot)
         return tuple(cotangents)
@@ -188,7 +197,9 @@ def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
     # NumPy's reduction called directly: a bias gradient is summed at every training step
     total = np.add.reduce if type(cotangent) is np.ndarray else ns(cotangent).sum
     if extra:
-        cotangent = total(cotangent, axis=tuple(range(extra)))
+        cotangent = total(cotangent, axis=0 if extra == 1 else tuple(range(extra)))
+        if tuple(cotangent.shape) == shape:  # a bias: summed over the batch, nothing kept at 1
+            return cotangent
     axes = tuple(i for i, (s, c) in enumerate(zip(shape, cotangent.shape, strict=True)) if s == 1 and c != 1)
     if axes:
         cotangent = total(cotangent, axis=axes, keepdims=True)
