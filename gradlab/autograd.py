@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from gradlab import backend
 from gradlab.ops.registry import REGISTRY, Op
 
@@ -96,7 +98,12 @@ class Tensor:
         if grad is None:
             if self.data.size != 1:
                 raise ValueError("backward() of a non-scalar needs the cotangent: t.backward(grad)")
-            grad = backend.namespace(self.data).ones_like(self.data)
+            data = self.data
+            grad = (
+                np.ones(data.shape, data.dtype)
+                if isinstance(data, (np.ndarray, np.generic))
+                else backend.namespace(data).ones_like(data)
+            )
         adjoints, leaves = _pullback(self, grad)
         for leaf in leaves:
             if leaf.requires_grad:
@@ -185,24 +192,32 @@ class Tensor:
 def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
     """Run a registry op on tensors (or arrays and constants) and record it in the graph."""
     target = REGISTRY[op] if isinstance(op, str) else op
-    arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-    needed = [isinstance(a, Tensor) and a.requires_grad for a in args]
-    out = Tensor.__new__(Tensor)  # every slot is set below: no argument checks on the hot path
-    out.grad, out.saved = None, None
-    if _GRAD_ENABLED[-1] and True in needed:
-        if target.saves:
-            out.data, out.saved = target.call_saving(*arrays, **params)
+    arrays = []
+    needed = []
+    tracked = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a.data)
+            needed.append(a.requires_grad)
+            tracked = tracked or a.requires_grad
         else:
-            out.data = target(*arrays, **params)
+            arrays.append(a)
+            needed.append(False)
+    out = Tensor.__new__(Tensor)  # every slot is set below: no argument checks on the hot path
+    out.grad = out.saved = None
+    if tracked and _GRAD_ENABLED[-1]:
+        if target.saves:
+            data, out.saved = target.call_saving(*arrays, **params)
+        else:
+            data = target(*arrays, **params)
         out.requires_grad = True
         out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
         out.made = next(_MADE)
     else:
-        out.data = target(*arrays, **params)
+        data = target(*arrays, **params)
         out.requires_grad, out.op, out.inputs, out.params, out.arrays, out.needed = False, None, (), _NO_PARAMS, (), ()
         out.made = -1
-    if not backend.is_array(out.data):  # an op returning a Python scalar
-        out.data = backend.namespace(*arrays).asarray(out.data)
+    out.data = data if backend.is_array(data) else backend.namespace(*arrays).asarray(data)  # a Python scalar
     return out
 
 

@@ -47,7 +47,7 @@ _NUMPY = _numpy_namespace()
 
 def is_array(x: object) -> bool:
     """True for an array of any array-API library (NumPy scalars count as 0-d arrays)."""
-    if type(x) is np.ndarray:
+    if type(x) is np.ndarray or isinstance(x, np.generic):
         return True
     return array_api_compat.is_array_api_obj(x) and type(x) not in (bool, int, float, complex)
 

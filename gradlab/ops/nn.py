@@ -75,12 +75,12 @@ def softmax_cross_entropy(logits, labels):
 def _xent_vjp(g, ans, logits, labels, *, saved):
     """g * (softmax(logits) - onehot(labels)) / N, the 0-d factor applied once to each term."""
     (probabilities,) = saved
-    scale = g * (1 / logits.shape[0])
     if type(probabilities) is np.ndarray:  # NumPy: subtract at the labels instead of a one-hot
+        scale = float(g) / logits.shape[0]  # g is 0-d: a Python float spares two 0-d array ops
         slope = probabilities * scale
         slope[_rows(labels.shape[0]), labels] -= scale
         return slope
-    return (probabilities - _onehot(logits, labels)) * scale
+    return (probabilities - _onehot(logits, labels)) * (g * (1 / logits.shape[0]))
 
 
 def _xent_jvp(t, ans, logits, labels, *, saved):
