@@ -126,8 +126,8 @@ class Op:
             return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
-        if self.saves:
-            params = {**params, "saved": saved if saved is not None else self.call_saving(*inputs, **params)[1]}
+        if self.saves:  # params is this call's own dict (made from **params): safe to extend
+            params["saved"] = saved if saved is not None else self.call_saving(*inputs, **params)[1]
         rules = self.vjp_rules
         cotangents: list[Array | None] = []
         for i, x in enumerate(inputs):
@@ -170,8 +170,8 @@ class Op:
             return self(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
-        if self.saves:
-            params = {**params, "saved": saved if saved is not None else self.call_saving(*inputs, **params)[1]}
+        if self.saves:  # params is this call's own dict, as in vjp
+            params["saved"] = saved if saved is not None else self.call_saving(*inputs, **params)[1]
         total = None
         for i, t in enumerate(tangents):
             rule = self.jvp_rules[i] if i < len(self.jvp_rules) else None
