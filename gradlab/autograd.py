@@ -260,9 +260,7 @@ def _pullback(root: Tensor, cotangent: Array) -> tuple[dict[int, Array], list[Te
     while pending:
         node = heapq.heappop(pending)[1]
         needed = node.needed
-        cotangents = node.op.vjp(  # type: ignore[union-attr]
-            adjoints[id(node)], *node.arrays, out=node.data, needed=needed, saved=node.saved, **node.params
-        )
+        cotangents = node.op.pull(adjoints[id(node)], node.arrays, node.data, needed, node.saved, node.params)  # type: ignore[union-attr]
         for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
             if not need or cot is None:
                 continue

@@ -24,7 +24,7 @@ so the rules are always checked the way they are used.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,12 +122,25 @@ class Op:
         """Cotangents of every input (``None`` for the undifferentiated ones, and for those that
         ``needed`` marks False: their rules are not run). ``saved``: what the forward saved, for
         an op that ``saves`` (run again when not given)."""
+        return self.pull(g, inputs, out, needed, saved, params)
+
+    def pull(
+        self,
+        g: Array,
+        inputs: Sequence[Any],
+        out: Array,
+        needed: Sequence[bool] | None,
+        saved: tuple[Array, ...] | None,
+        params: Mapping[str, Any],
+    ) -> tuple[Array | None, ...]:
+        """:meth:`vjp` with its arguments as the training core stores them (no packing into
+        ``*inputs`` and ``**params`` at every node of every step)."""
         if self.vjp_joint is not None:
             return self.vjp_joint(g, *inputs, out, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
-        if self.saves:  # params is this call's own dict (made from **params): safe to extend
-            params["saved"] = saved if saved is not None else self.call_saving(*inputs, **params)[1]
+        if self.saves:
+            params = {**params, "saved": saved if saved is not None else self.call_saving(*inputs, **params)[1]}
         rules = self.vjp_rules
         cotangents: list[Array | None] = []
         for i, x in enumerate(inputs):
