@@ -250,29 +250,28 @@ def _picked(x, labels):
     return ns(x).sum(_onehot(x, labels) * x, axis=-1)
 
 
-_CLASSES: dict[tuple, object] = {}
-
-
 def _classes(xp, count, labels):
-    """``arange(count)`` in the dtype and on the device of ``labels`` (NumPy's made once per
-    size and dtype: the training loop asks for it at every step)."""
+    """``arange(count)`` in the dtype and on the device of ``labels``."""
     if type(labels) is np.ndarray:
-        key = (count, labels.dtype)
-        found = _CLASSES.get(key)
-        if found is None:
-            found = _CLASSES[key] = np.arange(count, dtype=labels.dtype)
-        return found
+        return _arange(count, labels.dtype)
     return xp.arange(count, dtype=labels.dtype, device=backend.device(labels))
 
 
-_ROWS: dict[int, np.ndarray] = {}
-
-
 def _rows(count):
-    """``arange(count)``, NumPy's row indices (made once per batch size)."""
-    found = _ROWS.get(count)
+    """``arange(count)``, NumPy's row indices."""
+    return _arange(count, np.dtype(np.intp))
+
+
+_ARANGES: dict[tuple, np.ndarray] = {}
+
+
+def _arange(count, dtype):
+    """NumPy's ``arange(count, dtype=dtype)``, made once per size and dtype (the training loop
+    asks for class and row indices at every step)."""
+    key = (count, dtype)
+    found = _ARANGES.get(key)
     if found is None:
-        found = _ROWS[count] = np.arange(count)
+        found = _ARANGES[key] = np.arange(count, dtype=dtype)
     return found
 
 
