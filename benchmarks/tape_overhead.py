@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from train_vs_torch import LR, batches, gradlab_trainer, numpy_trainer
+from train_vs_torch import LR, batches, gradlab_trainer, numpy_trainer, phases
 
 from gradlab.data import load_digits
 
@@ -99,22 +99,8 @@ def tape_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray)
     return epoch
 
 
-def phases(epoch: Callable[..., None], data: list[tuple[np.ndarray, np.ndarray]], repeat: int) -> dict[str, float]:
-    """Microseconds per step in each phase, the floor's and gradlab's phases merged into the tape's."""
-    merge = {"forward": "forward and loss", "loss (floor: its gradient only)": "forward and loss", "step": "update"}
-    spent: dict[str, float] = {}
-    last = [0.0]
-
-    def mark(phase: str) -> None:
-        now = time.perf_counter()
-        key = merge.get(phase, phase)
-        spent[key] = spent.get(key, 0.0) + now - last[0]
-        last[0] = now
-
-    for _ in range(repeat):
-        last[0] = time.perf_counter()
-        epoch(data, mark)
-    return {phase: seconds / (len(data) * repeat) * 1e6 for phase, seconds in spent.items()}
+# the floor's and gradlab's phases merged into the tape's three
+MERGE = {"forward": "forward and loss", "loss (floor: its gradient only)": "forward and loss", "step": "update"}
 
 
 def main() -> None:
@@ -146,7 +132,7 @@ def main() -> None:
     print(f"digits 64-128-10, batch 64, float32; median of {args.rounds} interleaved samples of {repeat} epochs")
     for key, micros in step.items():
         print(f"  {key:<8} {micros:6.1f} µs per step  {micros / step['floor']:.2f}x the floor")
-    split = {key: phases(trainers[key], batches(X, y, 64, 0), repeat) for key in trainers}
+    split = {key: phases(trainers[key], batches(X, y, 64, 0), repeat, MERGE) for key in trainers}
     print("  per phase, µs per step:      floor     tape  gradlab   tape-floor  gradlab-tape")
     for phase in split["tape"]:
         f, t, g = (split[key][phase] for key in ("floor", "tape", "gradlab"))

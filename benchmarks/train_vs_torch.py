@@ -92,14 +92,22 @@ def gradlab_trainer(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarr
     return epoch
 
 
-def phases(epoch: Callable[..., None], data: list[tuple[np.ndarray, np.ndarray]], repeat: int) -> dict[str, float]:
-    """Microseconds per step spent in each phase over ``repeat`` epochs (timestamps between phases)."""
+def phases(
+    epoch: Callable[..., None],
+    data: list[tuple[np.ndarray, np.ndarray]],
+    repeat: int,
+    merge: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """Microseconds per step spent in each phase over ``repeat`` epochs (timestamps between
+    phases); ``merge`` renames phases, adding up those given the same name."""
     spent: dict[str, float] = {}
     last = [time.perf_counter()]
+    rename = merge or {}
 
     def mark(phase: str) -> None:
         now = time.perf_counter()
-        spent[phase] = spent.get(phase, 0.0) + now - last[0]
+        key = rename.get(phase, phase)
+        spent[key] = spent.get(key, 0.0) + now - last[0]
         last[0] = now
 
     for _ in range(repeat):
