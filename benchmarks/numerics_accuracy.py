@@ -5,7 +5,7 @@ What it measures
 For each test function and each of 1000 seeded random points, the relative error of a numerical
 directional derivative against the exact one. The gradlab methods (``stencil`` = default,
 ``richardson`` = high accuracy, ``central``, ``complex``) are called through
-:func:`gradlab.numerics.adaptive_sample` exactly as :mod:`gradlab.checks` calls it:
+:func:`gradlab.check.numerics.adaptive_sample` exactly as :mod:`gradlab.check.grads` calls it:
 ``g(t) = f(x + t d)`` returning a flat float64 (or complex128) array, ``g0 = g(0)`` and the step
 ``h = step_factor(method, eps) * min_j max(1, |x_j|) / |d_j|`` (for a scalar ``x`` with ``d = 1`` this
 is ``step_factor * max(1, |x|)``). The complex step perturbs complex128 inputs with ``t = i h``.
@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import approx_fprime
 
-from gradlab.numerics import adaptive_sample, step_factor
+from gradlab.check.numerics import adaptive_sample, step_factor
 
 N_POINTS = 1000
 SEED = 20240607
@@ -135,7 +135,7 @@ CASES = (
 
 
 def _step(factor: float, x: Array, d: Array) -> float:
-    """``factor * min_j max(1, |x_j|) / |d_j|``, the step :mod:`gradlab.checks` takes along ``d``."""
+    """``factor * min_j max(1, |x_j|) / |d_j|``, the step :mod:`gradlab.check.grads` takes along ``d``."""
     ad = np.abs(d)
     room = np.maximum(np.abs(x.real), 1.0)
     return factor * float(np.min(room[ad > 0] / ad[ad > 0]))

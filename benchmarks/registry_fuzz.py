@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 
 def _fuzz(job: tuple[str, str, int]) -> tuple[str, str, str, int, float]:
-    from gradlab.fuzz import fuzz_op
+    import gradlab.train  # noqa: F401  (the training core's layers register as ops)
+    from gradlab.fuzz.driver import fuzz_op
     from gradlab.ops import REGISTRY
 
     name, dtype, examples = job
@@ -24,7 +25,8 @@ def _fuzz(job: tuple[str, str, int]) -> tuple[str, str, str, int, float]:
 
 
 def main() -> None:
-    from gradlab.fuzz import PROFILES
+    import gradlab.train  # noqa: F401  (the training core's layers register as ops)
+    from gradlab.fuzz.profiles import PROFILES
     from gradlab.ops import REGISTRY
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

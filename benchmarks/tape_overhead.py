@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from train_vs_torch import LR, batches, gradlab_trainer, numpy_trainer, phases
 
-from gradlab.data import load_digits
+from gradlab.train.data import load_digits
 
 
 class Node:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from gradlab import nn
-from gradlab.autograd import Tensor
-from gradlab.optim import SGD
+from gradlab.train import nn
+from gradlab.train.autograd import Tensor
+from gradlab.train.optim import SGD
 
 LR = 0.1
 
@@ -138,7 +138,7 @@ def torch_trainer(torch: Any, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2
 def problems() -> list[tuple[str, np.ndarray, np.ndarray, int]]:
     out = []
     try:
-        from gradlab.data import load_digits
+        from gradlab.train.data import load_digits
 
         X, y, _, _ = load_digits()
         out.append(("digits 64-128-10", X.astype(np.float32), y.astype(np.int64), 128))

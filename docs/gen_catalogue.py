@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gradlab.spec import SPEC_DIR, Spec, load_specs
+from gradlab.ops.spec import SPEC_DIR, Spec, load_specs
 
 _TABLE = re.compile(r"^\[([A-Za-z_][\w]*)\]\s*$")
 
@@ -59,6 +59,7 @@ def _params(spec: Spec) -> str:
 
 
 def _rules(name: str) -> str:
+    import gradlab.train  # noqa: F401  (the training core's layers register as ops)
     from gradlab.ops import REGISTRY
 
     if name not in REGISTRY:
@@ -99,6 +100,7 @@ def _cell(text: str) -> str:
 
 def catalogue() -> str:
     """The whole page, in Markdown."""
+    import gradlab.train  # noqa: F401  (the training core's layers register as ops)
     from gradlab.ops import REGISTRY
 
     files = sorted(SPEC_DIR.glob("*.toml"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradlab.numerics import sample, step_factor
+from gradlab.check.numerics import sample, step_factor
 
 X = 1.0
 EXACT = math.e
@@ -31,7 +31,7 @@ def taken(h: float, x: float = X) -> float:
 
 
 def derivative(method: str, h: float) -> float:
-    """gradlab's estimate of exp'(X) with step ``h`` (as :mod:`gradlab.numerics` computes it)."""
+    """gradlab's estimate of exp'(X) with step ``h`` (as :mod:`gradlab.check.numerics` computes it)."""
     h = taken(h)
     samples = sample(lambda t: np.exp(np.float64(X + t)), np.exp(np.float64(X)), h, method, EPS, np)
     return float(samples.estimate(np).value)

@@ -9,35 +9,35 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from gradlab._version import __version__ as __version__
 
 _EXPORTS = {
-    "assert_grad_close": "gradlab.assertions",
-    "check_grads": "gradlab.checks",
-    "CheckResult": "gradlab.results",
-    "GradCheckReport": "gradlab.results",
-    "Mismatch": "gradlab.results",
+    "assert_grad_close": "gradlab.check.assertions",
+    "check_grads": "gradlab.check.grads",
+    "CheckResult": "gradlab.check.results",
+    "GradCheckReport": "gradlab.check.results",
+    "Mismatch": "gradlab.check.results",
     "GradlabError": "gradlab.errors",
-    "Tolerance": "gradlab.tolerances",
-    "default_tolerance": "gradlab.tolerances",
+    "Tolerance": "gradlab.check.tolerances",
+    "default_tolerance": "gradlab.check.tolerances",
     "op": "gradlab.ops.registry",
     "defvjp": "gradlab.ops.registry",
     "defjvp": "gradlab.ops.registry",
     "deflinear": "gradlab.ops.registry",
     "Op": "gradlab.ops.registry",
-    "fuzz_op": "gradlab.fuzz",
+    "fuzz_op": "gradlab.fuzz.driver",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # the names, for type checkers and IDEs
-    from gradlab.assertions import assert_grad_close  # noqa: F401
-    from gradlab.checks import check_grads  # noqa: F401
+    from gradlab.check.assertions import assert_grad_close  # noqa: F401
+    from gradlab.check.grads import check_grads  # noqa: F401
+    from gradlab.check.results import CheckResult, GradCheckReport, Mismatch  # noqa: F401
+    from gradlab.check.tolerances import Tolerance, default_tolerance  # noqa: F401
     from gradlab.errors import GradlabError  # noqa: F401
-    from gradlab.fuzz import fuzz_op  # noqa: F401
+    from gradlab.fuzz.driver import fuzz_op  # noqa: F401
     from gradlab.ops.registry import Op, defjvp, deflinear, defvjp, op  # noqa: F401
-    from gradlab.results import CheckResult, GradCheckReport, Mismatch  # noqa: F401
-    from gradlab.tolerances import Tolerance, default_tolerance  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

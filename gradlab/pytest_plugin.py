@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradlab.profiles import PROFILES, register_hypothesis_profiles
+from gradlab.fuzz.profiles import PROFILES, register_hypothesis_profiles
 
 if TYPE_CHECKING:
-    from gradlab.fuzz import OpOutcome
-    from gradlab.results import GradCheckReport
+    from gradlab.check.results import GradCheckReport
+    from gradlab.fuzz.outcome import OpOutcome
 
 DEFAULT_PROFILE = "quick"
 
@@ -105,7 +105,7 @@ class GradCheck:
         ----------
         target
             A gradlab ``Op`` with a spec (or a registry op's name), fuzzed with
-            :func:`gradlab.fuzz.fuzz_op` in each dtype of its spec; or a plain function ``f``.
+            :func:`gradlab.fuzz.driver.fuzz_op` in each dtype of its spec; or a plain function ``f``.
         strategy
             For a plain function: a Hypothesis strategy of input tuples (a single array is taken
             as a one-input tuple); each drawn tuple is checked with :func:`gradlab.check_grads`.
@@ -135,11 +135,12 @@ class GradCheck:
     ) -> list[OpOutcome]:
         """Fuzz ``target`` in each dtype; fail the test on a wrong rule, an error or a hang."""
         __tracebackhide__ = True
-        from gradlab.fuzz import fuzz_op
+        from gradlab.fuzz.driver import fuzz_op
+        from gradlab.fuzz.outcome import format_outcome
         from gradlab.ops.registry import Op
-        from gradlab.text_report import format_outcome
 
         if isinstance(target, str):
+            import gradlab.train  # noqa: F401  (the training core's layers register as ops)
             from gradlab.ops import REGISTRY
 
             target = REGISTRY[target]
@@ -150,7 +151,7 @@ class GradCheck:
                 pytrace=False,
             )
         if isinstance(spec, dict):
-            from gradlab.spec import parse_spec
+            from gradlab.ops.spec import parse_spec
 
             spec = parse_spec(target.name, spec, f"<spec given to gradcheck in {self.nodeid}>")
         spec = spec or target.spec
@@ -182,10 +183,9 @@ class GradCheck:
         __tracebackhide__ = True
         from hypothesis import HealthCheck, Phase, given, reject, seed, settings
 
-        from gradlab.checks import check_grads
-        from gradlab.fuzz import Failure, OpOutcome
-        from gradlab.strategies import Example
-        from gradlab.text_report import format_outcome
+        from gradlab.check.grads import check_grads
+        from gradlab.fuzz.outcome import Failure, OpOutcome, format_outcome
+        from gradlab.fuzz.strategies import Example
 
         failures: list[Failure] = []
         checked: list[GradCheckReport] = []

@@ -4,8 +4,9 @@ and against numerics through the core checks."""
 import numpy as np
 import pytest
 
-from gradlab import autograd, check_grads
-from gradlab.autograd import Tensor, apply, no_grad
+from gradlab import check_grads
+from gradlab.train import autograd
+from gradlab.train.autograd import Tensor, apply, no_grad
 
 rng = np.random.default_rng(0)
 
@@ -128,7 +129,7 @@ def test_a_composite_of_tensors_passes_the_core_checks():
 
 
 def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
-    from gradlab.fuzz import fuzz_op
+    from gradlab.fuzz.driver import fuzz_op
     from gradlab.ops import REGISTRY
 
     def overwriting(root, cotangent):
@@ -146,13 +147,13 @@ def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
         return adjoints
 
     assert fuzz_op(REGISTRY["Residual"], "float64", max_examples=30).status == "pass"
-    monkeypatch.setattr("gradlab.autograd.backpropagate", overwriting)
+    monkeypatch.setattr("gradlab.train.autograd.backpropagate", overwriting)
     assert fuzz_op(REGISTRY["Residual"], "float64", max_examples=30).status == "fail"
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_float32_training_stays_float32(dtype):
-    from gradlab import nn
+    from gradlab.train import nn
 
     layer = nn.Linear(4, 3, dtype=dtype)
     loss = nn.SoftmaxCrossEntropy()(layer(Tensor(rng.normal(size=(5, 4)).astype(dtype))), np.array([0, 1, 2, 0, 1]))

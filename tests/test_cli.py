@@ -32,7 +32,7 @@ def test_help_is_quick_and_shows_examples():
 
 
 def test_help_does_not_import_numpy():
-    code = "import sys; from gradlab.cli import build_parser; build_parser(); print('numpy' in sys.modules)"
+    code = "import sys; from gradlab.cli.main import build_parser; build_parser(); print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -70,7 +70,7 @@ def test_whole_run_problems_exit_2_with_one_clear_line(args, words):
 
 
 def test_a_report_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    from gradlab import report_files
+    from gradlab.cli import report_files
 
     target = tmp_path / "report.json"
     target.write_text("old")

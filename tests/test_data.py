@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from gradlab.data import (
+from gradlab.errors import GradlabError
+from gradlab.train.data import (
     DATASETS,
     DataLoader,
     load_dataset,
@@ -21,7 +22,6 @@ from gradlab.data import (
     spiral,
     train_test_split,
 )
-from gradlab.errors import GradlabError
 
 # --- DataLoader ---
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gradlab.discover import DiscoveryError, discover
-from gradlab.fuzz import fuzz_op
-from gradlab.strategies import _core_dims
+from gradlab.cli.discover import DiscoveryError, discover
+from gradlab.fuzz.driver import fuzz_op
+from gradlab.fuzz.strategies import _core_dims
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CORRECT = {

@@ -9,9 +9,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from gradlab.fuzz import fuzz_op
+from gradlab.fuzz.driver import fuzz_op
 from gradlab.ops import REGISTRY, defvjp
-from gradlab.spec import load_specs
+from gradlab.ops.spec import load_specs
 
 pytest_plugins = ["pytester"]
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from gradlab.fuzz import PROFILES, fuzz_op
+from gradlab.fuzz.driver import fuzz_op
+from gradlab.fuzz.profiles import PROFILES
 from gradlab.ops import REGISTRY, defjvp, defvjp, ns, op
 from gradlab.ops.registry import Registry
-from gradlab.spec import parse_spec
+from gradlab.ops.spec import parse_spec
 
 CASES = [(o.name, dtype) for o in REGISTRY for dtype in (o.spec.dtypes if o.spec else ("float64",))]
 
@@ -118,7 +119,7 @@ def test_matmul_jvp_missing_one_product_term_is_caught_by_fwd_and_adj_not_rev():
 
 
 def test_one_broken_op_does_not_stop_the_others():
-    from gradlab.fuzz import fuzz_ops
+    from gradlab.fuzz.driver import fuzz_ops
 
     private = Registry()
     broken = op("broken", lambda x: ns(x).exp(x), registry=private)

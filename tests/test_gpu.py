@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gradlab import check_grads
-from gradlab.fuzz import fuzz_op
+from gradlab.fuzz.driver import fuzz_op
 from gradlab.ops import REGISTRY
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gradlab import init
 from gradlab.errors import GradlabError
+from gradlab.train import init
 
 FAN_IN, FAN_OUT = 500, 400  # 200000 draws: the sample std is within ~0.5% of the true one
 

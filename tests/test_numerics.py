@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gradlab.backend import namespace
-from gradlab.numerics import adaptive_sample, step_factor
+from gradlab.check.numerics import adaptive_sample, step_factor
 
 xp = namespace(np.ones(1))
 EPS = float(np.finfo(np.float64).eps)

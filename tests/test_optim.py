@@ -9,7 +9,7 @@ import pytest
 
 from gradlab.backend import to_host
 from gradlab.errors import GradlabError
-from gradlab.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, make_optimizer
+from gradlab.train.optim import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, make_optimizer
 
 
 class Param:

@@ -11,9 +11,6 @@ import pytest
 
 # in-process pytester runs unload what they import; NumPy cannot be loaded twice in one process,
 # so what the runs use is imported here first
-import gradlab.fuzz
-import gradlab.ops
-import gradlab.text_report  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -73,7 +70,7 @@ def test_a_wrong_op_fails_with_the_plain_report(ops: pytest.Pytester) -> None:
     assert "shrunk example: x: float64 (1,)" in out
     assert "reproduce: python -m pytest test_a_wrong_op_fails_with_the_plain_report.py::test_wrong_cube" in out
     assert "\x1b[" not in out  # no colour or other control codes
-    assert "fuzz.py" not in out and "Traceback" not in out  # no traceback of gradlab's insides
+    assert "gradlab/fuzz/" not in out and "Traceback" not in out  # no traceback of gradlab's insides
 
 
 def test_a_wrong_function_fails_with_its_shrunk_inputs(pytester: pytest.Pytester) -> None:

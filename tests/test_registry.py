@@ -5,7 +5,7 @@ import pytest
 
 from gradlab.ops import REGISTRY, Op, defjvp, defvjp, op, unbroadcast
 from gradlab.ops.registry import Registry
-from gradlab.spec import SpecError, load_specs, parse_spec
+from gradlab.ops.spec import SpecError, load_specs, parse_spec
 
 
 def test_every_op_has_a_spec_and_every_spec_an_op():
@@ -120,7 +120,7 @@ def _square_saving(factor):
 
 def test_an_op_that_saves_is_checked_through_its_saved_values_and_the_autograd_reuses_them():
     from gradlab import check_grads
-    from gradlab.autograd import Tensor, apply
+    from gradlab.train.autograd import Tensor, apply
 
     x = np.array([0.5, -1.5, 2.0])
     square, calls = _square_saving(2.0)

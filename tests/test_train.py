@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from gradlab import nn
-from gradlab.autograd import Tensor
-from gradlab.train import TrainConfig, train
+from gradlab.train import nn
+from gradlab.train.autograd import Tensor
+from gradlab.train.loop import TrainConfig, train
 
 pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (pip install gradlab[sklearn])")
 

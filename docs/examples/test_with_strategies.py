@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradlab import assert_grad_close, defjvp, defvjp, op
-from gradlab import strategies as gs
+from gradlab.fuzz import strategies as gs
 from gradlab.ops import REGISTRY
 
 

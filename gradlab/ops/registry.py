@@ -32,6 +32,7 @@ import numpy as np
 
 from gradlab import backend
 from gradlab.errors import GradlabError
+from gradlab.ops.spec import builtin_specs, parse_spec
 
 Array = Any
 Rule = Callable[..., Array]
@@ -238,7 +239,10 @@ class Registry:
         try:
             return self._ops[name]
         except KeyError:
-            raise GradlabError(f"no op named {name!r}; known ops: {', '.join(sorted(self._ops))}") from None
+            raise GradlabError(
+                f"no op named {name!r}; known ops: {', '.join(sorted(self._ops))}"
+                " (the training core's layers register when gradlab.train is imported)"
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._ops
@@ -272,23 +276,24 @@ def op(
     Built-in ops (a ``family`` other than ``"user"``) land in the global registry, where
     ``gradlab check --registry`` and the training core find them; a user's ops stay plain
     objects of their module (``gradlab check module.py`` finds them there), unless a
-    ``registry`` is given. ``spec`` is a :class:`~gradlab.spec.Spec` or a table in the schema
-    of ``specs/*.toml``. Registering a second op under a taken name is an error, unless it is
-    the same function again (a module imported twice). ``saves=True``: the forward returns
-    ``(out, saved)`` and the rules take ``saved=`` (see the module's docstring).
+    ``registry`` is given. ``spec`` is a :class:`~gradlab.ops.spec.Spec` or a table in the schema
+    of ``specs/*.toml``; a built-in op without one takes its table from ``specs/``. Registering a
+    second op under a taken name is an error, unless it is the same function again (a module
+    imported twice). ``saves=True``: the forward returns ``(out, saved)`` and the rules take
+    ``saved=`` (see the module's docstring).
     """
     if callable(name):  # bare @op
         forward, name = name, None
 
     def make(fn: Callable[..., Array]) -> Op:
         op_name = name or fn.__name__
+        target = registry if registry is not None else (REGISTRY if family != "user" else None)
         parsed = spec
         if isinstance(spec, dict):
-            from gradlab.spec import parse_spec
-
             parsed = parse_spec(op_name, spec, f"<inline spec of {fn.__module__}.{op_name}>")
+        elif spec is None and target is REGISTRY:  # a built-in op: its table in specs/
+            parsed = builtin_specs().get(op_name)
         made = Op(op_name, fn, family=family, linear=linear, complex_safe=complex_safe, saves=saves, spec=parsed)
-        target = registry if registry is not None else (REGISTRY if family != "user" else None)
         return target.add(made) if target is not None else made
 
     return make(forward) if forward is not None else make

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gradlab.checks import check_grads
-from gradlab.results import GradCheckReport
+from gradlab.check.grads import check_grads
+from gradlab.check.results import GradCheckReport
 
 
 def assert_grad_close(

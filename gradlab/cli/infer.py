@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.form import describe_exception
+from gradlab.check.form import describe_exception
 from gradlab.ops.registry import Op
-from gradlab.spec import Spec, parse_spec
+from gradlab.ops.spec import Spec, parse_spec
 
 MAX_RANK = 3
 SIZES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)

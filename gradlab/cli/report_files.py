@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-import gradlab
-from gradlab.fuzz import OpOutcome
-from gradlab.results import CheckResult, GradCheckReport
-from gradlab.session import Checked, Session
-from gradlab.text_report import format_report
+from gradlab._version import __version__
+from gradlab.check.results import CheckResult, GradCheckReport, format_report
+from gradlab.cli.session import Checked, Session
+from gradlab.fuzz.outcome import OpOutcome
 
 # arrays up to this size are written out in full
 ARRAY_LIMIT = 64
@@ -42,7 +41,7 @@ def write_atomic(path: str | Path, text: str) -> None:
 def to_json(session: Session) -> str:
     counts = _counts(session)
     data = {
-        "gradlab": gradlab.__version__,
+        "gradlab": __version__,
         "settings": {
             "dtypes": list(session.dtypes), "examples": session.examples, "seed": session.seed,
             "mode": session.mode, "device": session.device, "profile": session.profile,

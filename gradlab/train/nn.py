@@ -1,6 +1,6 @@
 """Layers, losses and modules of the reference training core, built only from registry ops.
 
-Every layer is also registered as a gradlab op (family ``layers``, :mod:`gradlab.ops.layers`) whose
+Every layer is also registered as a gradlab op (family ``layers``, :mod:`gradlab.train.layer_ops`) whose
 VJP and JVP are the autograd's, so ``gradlab check --registry`` checks each layer, composition
 included, with respect to its input and each parameter.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from gradlab import backend
-from gradlab import init as initialisers
-from gradlab.autograd import Tensor, apply
 from gradlab.ops.registry import REGISTRY
+from gradlab.train import init as initialisers
+from gradlab.train.autograd import Tensor, apply
 
 Array = Any
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from gradlab import backend, diagnose
+from gradlab import backend
+from gradlab.check import diagnose
+from gradlab.check.sampling import Probes, as_float
+from gradlab.check.task import Task
 
 _NUMPY_MAJOR = int(np.__version__.split(".")[0])
 
@@ -179,7 +182,7 @@ def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, 
         call.usable = False
         return
     if value.dtype != like.dtype and not _numpy1_scalar_promotion(value, like):
-        got, want = _dtype_name(value.dtype), _dtype_name(like.dtype)
+        got, want = dtype_name(value.dtype), dtype_name(like.dtype)
         if what.startswith("the cotangent"):
             call.problems.append(diagnose.dtype_problem(name, got, want))
         else:
@@ -202,7 +205,7 @@ def _numpy1_scalar_promotion(value: Array, like: Array) -> bool:
     )
 
 
-def _dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: Any) -> str:
     return str(dtype).rsplit(".", 1)[-1].strip("'>")
 
 
@@ -217,3 +220,57 @@ def differs(xp: Any, a: Array, b: Array) -> float | None:
     if diff <= 8 * backend.eps(xp, a.dtype) * scale:
         return None
     return diff
+
+
+# ---- the rules at every probe ----------------------------------------------------------------
+
+
+def vjp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> list[list[Array]] | None:
+    """The VJP's cotangents at every probe ``v[k]`` (None when they are unusable); the form
+    problems of the first call, and whether a second call agrees, go to ``problems``."""
+    vjp = cast(Callable[..., Any], task.vjp)  # called only when there is one
+    xp, strict = task.xp, task.strict
+    values = []
+    for k, v in enumerate(probes.v):
+        call = call_vjp(xp, vjp, v, task.inputs, out, task.wrt, task.names, strict)
+        if k == 0:
+            problems += call.problems
+        if not call.usable:
+            return None
+        values.append(call.value)
+    if not strict:
+        return values
+    again = call_vjp(xp, vjp, probes.v[0], task.inputs, out, task.wrt, task.names)
+    if again.usable:
+        for i, a, b in zip(task.wrt, values[0], again.value, strict=True):
+            gap = differs(xp, as_float(xp, a), as_float(xp, b))
+            if gap is not None:
+                problems.append(
+                    f"the VJP is not deterministic: two calls give cotangents for {task.names[i]}"
+                    f" that differ by up to {gap:.3g}"
+                )
+    return values
+
+
+def jvp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> list[Array] | None:
+    """The JVP's output tangents at every probe ``u[k]``, as :func:`vjp_values`."""
+    jvp = cast(Callable[..., Any], task.jvp)  # called only when there is one
+    xp, strict = task.xp, task.strict
+    values = []
+    for k, u in enumerate(probes.u):
+        tangents = [u.get(i) for i in range(len(task.inputs))]
+        call = call_jvp(xp, jvp, tangents, task.inputs, out, task.names, strict)
+        if k == 0:
+            problems += call.problems
+        if not call.usable:
+            return None
+        values.append(call.value)
+    if not strict:
+        return values
+    tangents = [probes.u[0].get(i) for i in range(len(task.inputs))]
+    again = call_jvp(xp, jvp, tangents, task.inputs, out, task.names)
+    if again.usable:
+        gap = differs(xp, as_float(xp, values[0]), as_float(xp, again.value))
+        if gap is not None:
+            problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
+    return values

@@ -3,7 +3,7 @@
 Public: the fuzzer draws its examples with them, and your own ``@given`` tests can too::
 
     from hypothesis import given
-    from gradlab import strategies as gs
+    from gradlab.fuzz import strategies as gs
 
     @given(gs.examples(gs.spec_of("softmax")))
     def test_my_softmax(example):
@@ -11,7 +11,7 @@ Public: the fuzzer draws its examples with them, and your own ``@given`` tests c
         ...
 
 A spec comes from a registry op (:func:`spec_of`), from a user's op (``my_op.spec``, given
-inline with ``gradlab.op(spec={...})``), or from :func:`gradlab.spec.parse_spec` on a table in
+inline with ``gradlab.op(spec={...})``), or from :func:`gradlab.ops.spec.parse_spec` on a table in
 the schema of ``specs/*.toml``.
 
 Shapes include 0-d and size-1 dimensions, broadcast pairs whose broadcast dimension is not only
@@ -32,7 +32,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradlab.spec import InputSpec, ParamSpec, Spec
+from gradlab.errors import GradlabError
+from gradlab.ops.spec import InputSpec, ParamSpec, Spec, builtin_specs
 
 __all__ = ["Example", "arrays", "broadcastable_shapes", "examples", "params_for", "shapes_for", "spec_of"]
 
@@ -74,16 +75,12 @@ class Example:
 def spec_of(op_name: str) -> Spec:
     """The spec of a built-in op, from ``specs/*.toml`` (``gradlab list`` shows the names).
 
-    Raises ``GradlabError`` for an unknown op or one without a spec.
+    Raises ``GradlabError`` for a name without a table there.
     """
-    from gradlab.ops import REGISTRY
-
-    spec = REGISTRY[op_name].spec
-    if spec is None:
-        from gradlab.errors import GradlabError
-
-        raise GradlabError(f"op {op_name!r} has no spec")
-    return spec
+    specs = builtin_specs()
+    if op_name not in specs:
+        raise GradlabError(f"no built-in op named {op_name!r} has a spec; the names are {', '.join(sorted(specs))}")
+    return specs[op_name]
 
 
 def examples(spec: Spec, dtype: str | None = None) -> st.SearchStrategy[Example]:

@@ -11,9 +11,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradlab.fuzz import OpOutcome
-from gradlab.results import CHECK_TITLES, CheckResult
-from gradlab.session import Checked, Session
+from gradlab.check.results import CHECK_TITLES, CheckResult
+from gradlab.cli.session import Checked, Session
+from gradlab.fuzz.outcome import OpOutcome
 
 STATUS_STYLE = {
     "pass": ("passed", "green"),

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from gradlab import data, nn, optim
-from gradlab.autograd import Tensor, no_grad
 from gradlab.errors import GradlabError
+from gradlab.train import data, nn, optim
+from gradlab.train.autograd import Tensor, no_grad
 
 MODELS = ("softmax", "mlp")
 NORMS = ("none", "layer", "batch")

@@ -2,8 +2,9 @@
 
 Each op's forward builds the layer, puts the arrays it is given in place of the parameters and
 runs it; its VJP and JVP are the autograd's. Fuzzing them checks every layer, and the way the
-registry's rules compose inside it. (The layers are imported when an op runs: the registry loads
-before the training core that is built on it.)
+registry's rules compose inside it. They register through :func:`gradlab.ops.op`, like every
+built-in op, when the training core is imported (``import gradlab.train``): the registry below knows
+nothing of the training core built on it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gradlab import backend
-from gradlab.ops.registry import Op, op
+from gradlab.ops import Op, op
+from gradlab.train import autograd, nn
 
 FAMILY = "layers"
 
@@ -25,8 +27,6 @@ def module_op(name: str, build: Callable[[Any], Any], loss: bool = False) -> Op:
     seed, same mask), so the op is a pure function of its arguments."""
 
     def run(rest: tuple[Array, ...]) -> tuple[Any, list[Any]]:
-        from gradlab import nn
-
         module = build(nn)
         params = module.parameters()
         for p, value in zip(params, rest[1:] if loss else rest, strict=True):
@@ -37,26 +37,20 @@ def module_op(name: str, build: Callable[[Any], Any], loss: bool = False) -> Op:
         return module(x, rest[0]) if loss else module(x)
 
     def forward(x: Array, *rest: Array) -> Array:
-        from gradlab.autograd import Tensor, no_grad
-
         module, _ = run(rest)
-        with no_grad():
-            return call(module, Tensor(x), rest).data
+        with autograd.no_grad():
+            return call(module, autograd.Tensor(x), rest).data
 
     def vjp_joint(g: Array, x: Array, *rest: Array) -> tuple[Array | None, ...]:
-        from gradlab.autograd import Tensor, backpropagate
-
         rest = rest[:-1]  # the forward's output
         module, params = run(rest)
-        leaf = Tensor(x, requires_grad=True)
-        adjoints = backpropagate(call(module, leaf, rest), g)
+        leaf = autograd.Tensor(x, requires_grad=True)
+        adjoints = autograd.backpropagate(call(module, leaf, rest), g)
         xp = backend.namespace(x)
         grads = [adjoints.get(id(t), xp.zeros_like(t.data)) for t in (leaf, *params)]
         return (grads[0], None, *grads[1:]) if loss else tuple(grads)
 
     def jvp_joint(tangents: tuple[Array | None, ...], x: Array, *rest: Array) -> Array:
-        from gradlab.autograd import jvp
-
         rest = rest[:-1]
         module, params = run(rest)
         xp = backend.namespace(x)
@@ -69,7 +63,7 @@ def module_op(name: str, build: Callable[[Any], Any], loss: bool = False) -> Op:
             _swap(module, dict(zip((id(p) for p in params), leaves, strict=True)))
             return call(module, leaf, rest)
 
-        return jvp(f, primals, directions)[1]
+        return autograd.jvp(f, primals, directions)[1]
 
     made = op(name, forward, family=FAMILY)
     made.vjp_joint, made.jvp_joint = vjp_joint, jvp_joint

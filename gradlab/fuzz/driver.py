@@ -13,62 +13,27 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, reject, seed, settings
 from hypothesis.errors import Unsatisfiable
 
 from gradlab import backend
-from gradlab.checks import FULL_MODE_LIMIT, check_grads
+from gradlab.check.grads import check_grads
+from gradlab.check.results import GradCheckReport
+from gradlab.check.task import FULL_MODE_LIMIT
 from gradlab.errors import GradlabError
+from gradlab.fuzz.outcome import Failure, OpOutcome
+from gradlab.fuzz.profiles import PROFILES
+from gradlab.fuzz.strategies import Example, examples
 from gradlab.ops.registry import Op
-from gradlab.profiles import PROFILES
-from gradlab.results import GradCheckReport
-from gradlab.spec import Spec
-from gradlab.strategies import Example, examples
+from gradlab.ops.spec import Spec
 
 # seconds one example may take before the op is reported as hanging
 EXAMPLE_TIMEOUT = 20.0
 DEVICES = ("cpu", "cuda")
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class Failure:
-    """The shrunk failing example of one op, re-checked in full mode."""
-
-    example: Example
-    report: GradCheckReport
-    seed: int
-    blob: str | None = None
-
-
-@dataclass
-class OpOutcome:
-    """What fuzzing one op in one dtype found."""
-
-    op: str
-    dtype: str
-    examples: int = 0
-    nondiff: int = 0
-    rejected: int = 0
-    worst_ratio: dict[str, float] = field(default_factory=dict)
-    worst_rel_err: float = 0.0
-    checks: tuple[str, ...] = ()
-    failure: Failure | None = None
-    error: str | None = None
-    xfail: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def status(self) -> str:
-        if self.error:
-            return "error"
-        if self.xfail:
-            return "xfail" if self.failure else "xpass"
-        return "fail" if self.failure else "pass"
 
 
 class _Failed(AssertionError):

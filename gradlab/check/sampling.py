@@ -1,22 +1,28 @@
-"""The numerical side of a check: sampling the forward along Jacobian columns or random probes.
+"""The numerical side of a check: the precision it differences in, its probes, and the samples of the
+forward along Jacobian columns or along the probes.
 
-:class:`Sampler` holds what :class:`gradlab.checks._Run` knows about the function (its evaluation
-inputs, precision, probes) and turns samples into the :class:`~gradlab.compare.Numeric` values the
-checks compare with. Full mode streams the Jacobian one column at a time (nothing of size
-inputs x outputs is kept); projected mode samples along each probe once and shares it between
-the ``rev`` and ``fwd`` checks.
+A :class:`Sampler` is made once per :func:`~gradlab.check.grads.check_grads` call. It chooses where
+to difference (float64 when a float32 function runs there too), draws the random probes every check
+shares (:class:`Probes`), and turns samples of the forward into the
+:class:`~gradlab.check.compare.Numeric` values the checks compare with. Full mode streams the
+Jacobian one column at a time (nothing of size inputs x outputs is kept); projected mode samples
+along each probe once and shares it between the ``rev`` and ``fwd`` checks.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gradlab import backend
-from gradlab.compare import Numeric
+from gradlab.check.compare import Numeric
+from gradlab.check.numerics import Samples, adaptive_sample, first_look, projector, step_factor
+from gradlab.check.task import Task
 from gradlab.errors import GradlabError
-from gradlab.numerics import Samples, adaptive_sample, first_look, projector, step_factor
 
 Array = Any
 
@@ -26,37 +32,56 @@ Array = Any
 QUICK_METHODS = ("stencil", "richardson")
 
 
-class Sampler:
-    """The numerics of one check run (mixed into :class:`gradlab.checks._Run`)."""
+@dataclass(frozen=True)
+class Probes:
+    """Random signed directions shared by every check, ``k`` over the probes: ``v[k]`` in the
+    output's space (what the VJP pulls back), ``u[k][i]`` in input ``i``'s (what the JVP pushes
+    forward), and ``v_flat[k]``, ``v[k]`` flattened in the precision of the numerics."""
 
-    f: Callable[..., Any]
-    xp: Any
-    name: str
-    inputs: list[Any]
-    wrt: tuple[int, ...]
-    method: str
-    mode: str
-    n_probes: int
-    evaluations: int
-    out: Array
-    eval_inputs: list[Any]
-    g0: Array
-    eval_eps: float
     v: list[Array]
-    v_flat: list[Array]
     u: list[dict[int, Array]]
-    vjp_values: list[list[Array]] | None
-    along_cache: dict[tuple[int, int], Samples]
-    room_cache: dict[tuple[int, int], float]
+    v_flat: list[Array]
+
+    @classmethod
+    def draw(cls, task: Task, out: Array, dtype: Any) -> Probes:
+        xp, rng = task.xp, np.random.default_rng(task.seed)
+        dev = backend.device(out)
+        v = [backend.signed_probe(rng, xp, tuple(out.shape), out.dtype, dev) for _ in range(task.n_probes)]
+        u = [
+            {i: backend.signed_probe(rng, xp, tuple(task.inputs[i].shape), task.inputs[i].dtype, dev) for i in task.wrt}
+            for _ in range(task.n_probes)
+        ]
+        return cls(v, u, [xp_flat(xp, as_float(xp, p, dtype)) for p in v])
+
+
+class Sampler:
+    """The numerics of one check run: precision, probes, samples and the derivatives they give."""
+
+    def __init__(self, task: Task, out: Array) -> None:
+        self.task, self.xp, self.out = task, task.xp, out
+        self.method, self.mode, self.wrt = task.method, task.mode, task.wrt
+        self.evaluations = 0
+        self.eval_inputs, self.g0 = _precision(task, out)  # g0: g(0) of every derivative, flattened like them
+        self.eval_eps = backend.eps(self.xp, self.g0.dtype)
+        self.probes = Probes.draw(task, out, self.g0.dtype)
+        # whether samples along a probe are judged by how well <v, J u> is known (when a VJP exists)
+        self.judge = False
+        self.along_cache: dict[tuple[int, int], Samples] = {}
+        self.room_cache: dict[tuple[int, int], float] = {}
+
+    def axis_sizes(self) -> tuple[int, ...]:
+        """The sizes of the output's and the inputs' axes: factors a diagnosis may name."""
+        inputs = self.task.inputs
+        return tuple(self.out.shape) + tuple(s for x in inputs if backend.is_array(x) for s in x.shape)
 
     # ---- sampling ------------------------------------------------------------------------------
 
     def _evaluate(self, args: list[Any]) -> Array:
         self.evaluations += 1
-        out = self.f(*args)
+        out = self.task.f(*args)
         if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
             raise GradlabError(
-                f"{self.name}: the forward returned {type(out).__name__} of shape"
+                f"{self.task.name}: the forward returned {type(out).__name__} of shape"
                 f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
             )
         return xp_flat(self.xp, out)
@@ -65,7 +90,7 @@ class Sampler:
         """A ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
         return min((_step_room(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)
 
-    def _along(
+    def along(
         self,
         directions: dict[int, Array],
         judge: Array | None = None,
@@ -74,7 +99,7 @@ class Sampler:
     ) -> Samples:
         """Samples of the output (flattened) along ``directions`` (input index -> direction);
         ``room`` is :meth:`_room` of the directions, when known. ``first=True`` takes only a
-        :func:`~gradlab.numerics.first_look`; ``first=`` such a look refines it to the method."""
+        :func:`~gradlab.check.numerics.first_look`; ``first=`` such a look refines it to the method."""
         xp = self.xp
         h = step_factor(self.method, self.eval_eps) * (room if room is not None else self._room(directions))
         base = {i: self._perturbable(i) for i in directions}
@@ -97,7 +122,7 @@ class Sampler:
             return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
         return x
 
-    def _element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
+    def element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
         """Samples of the output (flattened) along one element of input ``i``."""
         xp = self.xp
         base = self._perturbable(i)
@@ -120,7 +145,7 @@ class Sampler:
 
         return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
 
-    def _rev_numeric(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
+    def weighted_derivative(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
         """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)
         or several (P, m). The subgradient hull is taken per Jacobian entry (each entry's one-sided
         derivatives weighted by the probe's sign) before summing."""
@@ -141,22 +166,24 @@ class Sampler:
             kink = backend.dot(xp, xp.abs(weights), rough) if rough is not None else None
         return Numeric(projected.value, projected.error, kink, lo, hi)
 
-    def _full_numerics(self, judge: bool) -> None:
+    # ---- full mode: every Jacobian column once --------------------------------------------------
+
+    def full_numerics(self, judge: bool) -> None:
         """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
-        xp, dtype = self.xp, self.g0.dtype
-        probes = xp.stack(self.v_flat)  # (P, m)
+        xp, dtype, n_probes = self.xp, self.g0.dtype, self.task.n_probes
+        probes = xp.stack(self.probes.v_flat)  # (P, m)
         self.rev_numeric: dict[int, Numeric] = {}
-        self.fwd_samples: list[Samples | None] = [None] * self.n_probes
-        self.fwd_hull: list[list[Array]] = [[] for _ in range(self.n_probes)]
-        self.fwd_kink: list[Array | None] = [None] * self.n_probes
+        self.fwd_samples: list[Samples | None] = [None] * n_probes
+        self.fwd_hull: list[list[Array]] = [[] for _ in range(n_probes)]
+        self.fwd_kink: list[Array | None] = [None] * n_probes
         for i in self.wrt:
             rows = []
-            u = [xp_flat(xp, xp.astype(self.u[k][i], dtype)) for k in range(self.n_probes)]
-            for j in range(int(self.inputs[i].size)):
-                samples = self._element(i, j, probes if judge else None)
-                rows.append(self._rev_numeric(samples, probes))
-                self._accumulate_fwd(samples, [float(u[k][j]) for k in range(self.n_probes)])
-            self.rev_numeric[i] = stack_numeric(xp, rows, self.n_probes, dtype)
+            u = [xp_flat(xp, xp.astype(self.probes.u[k][i], dtype)) for k in range(n_probes)]
+            for j in range(int(self.task.inputs[i].size)):
+                samples = self.element(i, j, probes if judge else None)
+                rows.append(self.weighted_derivative(samples, probes))
+                self._accumulate_fwd(samples, [float(u[k][j]) for k in range(n_probes)])
+            self.rev_numeric[i] = stack_numeric(xp, rows, n_probes, dtype)
 
     def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
         """Add one column, weighted by each probe's entry, to the fwd sums: the samples, and per
@@ -178,7 +205,9 @@ class Sampler:
                 kink = self.fwd_kink[k]
                 self.fwd_kink[k] = abs(w) * rough if kink is None else kink + abs(w) * rough
 
-    def _projected_samples(self, k: int, i: int, refined: bool = False) -> Samples:
+    # ---- projected mode: along each probe, shared by rev and fwd --------------------------------
+
+    def projected_samples(self, k: int, i: int, refined: bool = False) -> Samples:
         """Samples along probe ``u[k]`` of input ``i``, computed once and shared by rev and fwd.
 
         At first only a quick look (the central difference at the method's step) where the method
@@ -186,32 +215,38 @@ class Sampler:
         did not pass."""
         key = (k, i)
         samples = self.along_cache.get(key)
+        u = self.probes.u[k][i]
         if samples is None:
-            self.room_cache[key] = self._room({i: self.u[k][i]})
+            self.room_cache[key] = self._room({i: u})
             quick = self.method in QUICK_METHODS and not refined
-            samples = self._along({i: self.u[k][i]}, self._judge(k), self.room_cache[key], first=quick or None)
+            samples = self.along({i: u}, self._judge(k), self.room_cache[key], first=quick or None)
         elif refined and self.is_quick(samples):
-            samples = self._along({i: self.u[k][i]}, self._judge(k), self.room_cache[key], first=samples)
+            samples = self.along({i: u}, self._judge(k), self.room_cache[key], first=samples)
         self.along_cache[key] = samples
         return samples
 
     def _judge(self, k: int) -> Array | None:
-        return self.v_flat[k] if self.vjp_values is not None else None
+        return self.probes.v_flat[k] if self.judge else None
 
     def is_quick(self, samples: Samples) -> bool:
-        """Whether ``samples`` are a quick look that :meth:`_projected_samples` can still refine."""
+        """Whether ``samples`` are a quick look that :meth:`projected_samples` can still refine."""
         return samples.method != self.method
 
-    def _fwd_numeric(self, k: int, refined: bool = False) -> Numeric:
+    def quick_fwd(self, k: int) -> bool:
+        """Whether the fwd numerics of probe ``k`` are (partly) a quick look."""
+        return self.mode == "projected" and any(self.is_quick(self.along_cache[(k, i)]) for i in self.wrt)
+
+    def fwd_numeric(self, k: int, refined: bool = False) -> Numeric:
+        """The directional derivative ``J u[k]`` (both modes)."""
         xp = self.xp
         kink = None
         if self.mode == "full":
             samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
         else:
             samples, hull = None, []
-            parts = [self._projected_samples(k, i, refined) for i in self.wrt]
+            parts = [self.projected_samples(k, i, refined) for i in self.wrt]
             if len({part.method for part in parts}) > 1:  # some refined by rev already: refine all
-                parts = [self._projected_samples(k, i, refined=True) for i in self.wrt]
+                parts = [self.projected_samples(k, i, refined=True) for i in self.wrt]
             for part in parts:
                 samples = part if samples is None else samples + part
         assert samples is not None
@@ -223,6 +258,36 @@ class Sampler:
         if kink is None:
             kink = _kink(xp, estimate.roughness)
         return Numeric(estimate.value, estimate.error, kink, lo, hi)
+
+
+def _precision(task: Task, out: Array) -> tuple[list[Any], Array]:
+    """The inputs to difference at and the output there, flattened: widened to float64 when the
+    function runs there (a float32 function is then differenced without float32 round-off), else
+    the inputs as given."""
+    xp = task.xp
+    flat_out = xp.reshape(out, (-1,))
+    low = [i for i, x in enumerate(task.inputs) if backend.is_array(x) and _is_low_float(xp, x.dtype)]
+    if task.method == "complex" or not low or not backend.has_float64(xp, backend.device(out)):
+        return list(task.inputs), flat_out
+    widened = list(task.inputs)
+    for i in low:
+        widened[i] = xp.astype(task.inputs[i], xp.float64)
+    try:
+        wide_out = task.f(*widened)
+    except Exception:  # the function only runs in its own precision: difference it there
+        return list(task.inputs), flat_out
+    if (
+        backend.is_array(wide_out)
+        and wide_out.dtype == xp.float64
+        and tuple(wide_out.shape) == tuple(out.shape)
+        and bool(xp.all(xp.isfinite(wide_out)))
+    ):
+        return widened, xp.reshape(wide_out, (-1,))
+    return list(task.inputs), flat_out
+
+
+def _is_low_float(xp: Any, dtype: Any) -> bool:
+    return backend.is_floating(xp, dtype) and backend.eps(xp, dtype) > 1e-15
 
 
 def xp_flat(xp: Any, a: Array) -> Array:

@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from gradlab import backend, tolerances
-from gradlab.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, compare, to_result, unravel
-from gradlab.numerics import Samples
-from gradlab.results import CheckResult, Mismatch
-from gradlab.sampling import Sampler, as_float, stack_numeric, xp_flat
-from gradlab.tolerances import Tolerance
+from gradlab import backend
+from gradlab.check import tolerances
+from gradlab.check.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, compare, to_result, unravel
+from gradlab.check.numerics import Samples
+from gradlab.check.results import CheckResult, Mismatch
+from gradlab.check.sampling import Sampler, as_float, stack_numeric, xp_flat
+from gradlab.check.tolerances import Tolerance
 
 Array = Any
 
@@ -27,29 +28,35 @@ LOCALISE_BUDGET = 128
 LOCALISE_LEAVES = 8
 
 
-class Localiser(Sampler):
-    """Projected ``rev`` checks (mixed into :class:`gradlab.checks._Run`)."""
+def projected_rev(
+    sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
+) -> CheckResult:
+    """The ``rev`` check of input ``i`` along probe ``k``: ``analytic`` is its cotangent, flattened."""
+    return _Projection(sampler, i, k, analytic, tol, a_eps).check(shape)
 
-    names: list[str]
 
-    def _sizes(self) -> tuple[int, ...]:
-        return tuple(self.out.shape) + tuple(s for x in self.inputs if backend.is_array(x) for s in x.shape)
+class _Projection:
+    """``<VJP(v), u>`` vs ``<v, J u>`` for one input and probe, over all of ``u`` or a block of it."""
 
-    def _rev_projected(
-        self, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
-    ) -> CheckResult:
-        xp = self.xp
-        v = self.v_flat[k]
-        u = xp_flat(xp, as_float(xp, self.u[k][i], self.g0.dtype))
-        n = int(analytic.size)
-        samples = self._projected_samples(k, i)
-        gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, samples)
-        if self.is_quick(samples) and not (math.isfinite(gap) and score <= 1.0):
+    def __init__(self, sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float) -> None:
+        xp = sampler.xp
+        self.sampler, self.xp, self.i, self.k = sampler, xp, i, k
+        self.analytic, self.tol, self.a_eps = analytic, tol, a_eps
+        self.name = sampler.task.names[i]
+        self.v = sampler.probes.v_flat[k]
+        self.u = xp_flat(xp, as_float(xp, sampler.probes.u[k][i], sampler.g0.dtype))
+
+    def check(self, shape: tuple) -> CheckResult:
+        sampler, i, k = self.sampler, self.i, self.k
+        n = int(self.analytic.size)
+        samples = sampler.projected_samples(k, i)
+        gap, limit, score, numeric = self.block(0, n, samples)
+        if sampler.is_quick(samples) and not (math.isfinite(gap) and score <= 1.0):
             # the quick look disagrees: decide with the method's whole stencil
-            samples = self._projected_samples(k, i, refined=True)
-            gap, limit, score, numeric = self._block(i, k, analytic, v, u, 0, n, tol, a_eps, samples)
+            samples = sampler.projected_samples(k, i, refined=True)
+            gap, limit, score, numeric = self.block(0, n, samples)
         base = CheckResult(
-            "rev", "pass", self.names[i], size=n, rtol=tol.rtol, atol=tol.atol, mode="projected",
+            "rev", "pass", self.name, size=n, rtol=self.tol.rtol, atol=self.tol.atol, mode="projected",
             max_abs_err=abs(gap), max_rel_err=abs(gap) / max(abs(numeric), 1e-300), worst_ratio=abs(gap) / limit,
         )  # fmt: skip
         if not math.isfinite(gap):
@@ -60,7 +67,7 @@ class Localiser(Sampler):
             return base
         if score <= 1.0:
             return base
-        leaves = self._bisect(i, k, analytic, v, u, score, tol, a_eps)
+        leaves = self.bisect(score)
         if not leaves:
             base.status = "fail"
             base.message = (
@@ -68,48 +75,37 @@ class Localiser(Sampler):
                 " stands out: a small error spread over many entries"
             )
             return base
-        return self._leaf_result(i, leaves, analytic, v, tol, a_eps, base, shape)
+        return self.leaf_result(leaves, base, shape)
 
-    def _block(
-        self,
-        i: int,
-        k: int,
-        analytic: Array,
-        v: Array,
-        u: Array,
-        start: int,
-        stop: int,
-        tol: Tolerance,
-        a_eps: float,
-        samples: Samples | None = None,
-    ) -> tuple[float, float, float, float]:
+    def block(self, start: int, stop: int, samples: Samples | None = None) -> tuple[float, float, float, float]:
         """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
 
         Returns the gap, its limit, a score (> 1: the block disagrees or holds a kink) and the
         numeric value.
         """
-        xp = self.xp
+        xp, sampler, u, analytic = self.xp, self.sampler, self.u, self.analytic
         if samples is None:
+            probe = sampler.probes.u[self.k][self.i]
             mask = xp.zeros(int(u.size), dtype=u.dtype)
             mask[start:stop] = 1
-            direction = xp.reshape(xp.astype(u * mask, self.u[k][i].dtype), tuple(self.u[k][i].shape))
+            direction = xp.reshape(xp.astype(u * mask, probe.dtype), tuple(probe.shape))
             # a block of the probe moves no element further than the whole probe: same room
-            samples = self._along({i: direction}, v, self.room_cache[(k, i)])
-        numeric = self._rev_numeric(samples, v, hull=False)
+            samples = sampler.along({self.i: direction}, self.v, sampler.room_cache[(self.k, self.i)])
+        numeric = sampler.weighted_derivative(samples, self.v, hull=False)
         value = float(numeric.value)
         gap = float(backend.dot(xp, analytic[start:stop], u[start:stop])) - value
-        limit = float(tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, tol, a_eps))
+        limit = float(
+            tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, self.tol, self.a_eps)
+        )
         score = abs(gap) / limit
         if numeric.kink is not None:
             score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
         return gap, limit, score, value
 
-    def _bisect(
-        self, i: int, k: int, analytic: Array, v: Array, u: Array, score: float, tol: Tolerance, a_eps: float
-    ) -> list[int]:
+    def bisect(self, score: float) -> list[int]:
         """Split the failed projection into halves, always opening the block that disagrees most
         (or is least smooth), down to single elements."""
-        heap: list[tuple[float, int, int]] = [(-score, 0, int(analytic.size))]
+        heap: list[tuple[float, int, int]] = [(-score, 0, int(self.analytic.size))]
         leaves: list[int] = []
         budget = LOCALISE_BUDGET
         while heap and budget > 0 and len(leaves) < LOCALISE_LEAVES:
@@ -120,28 +116,19 @@ class Localiser(Sampler):
             mid = (start + stop) // 2
             for lo, hi in ((start, mid), (mid, stop)):
                 budget -= 1
-                child = self._block(i, k, analytic, v, u, lo, hi, tol, a_eps)[2]
+                child = self.block(lo, hi)[2]
                 if child > 1.0:
                     heapq.heappush(heap, (-child, lo, hi))
         return sorted(leaves)
 
-    def _leaf_result(
-        self,
-        i: int,
-        leaves: list[int],
-        analytic: Array,
-        v: Array,
-        tol: Tolerance,
-        a_eps: float,
-        base: CheckResult,
-        shape: tuple,
-    ) -> CheckResult:
-        xp = self.xp
-        rows = [self._rev_numeric(self._element(i, j, v), v) for j in leaves]
-        numeric = stack_numeric(xp, rows, None, self.g0.dtype)
+    def leaf_result(self, leaves: list[int], base: CheckResult, shape: tuple) -> CheckResult:
+        """The located entries compared one by one, as the result of the whole projection."""
+        xp, sampler, analytic, tol = self.xp, self.sampler, self.analytic, self.tol
+        rows = [sampler.weighted_derivative(sampler.element(self.i, j, self.v), self.v) for j in leaves]
+        numeric = stack_numeric(xp, rows, None, sampler.g0.dtype)
         a = xp.stack([analytic[j] for j in leaves])
-        located = to_result(xp, "rev", self.names[i], compare(xp, a, numeric, tol, a_eps), (len(leaves),), tol,
-                            "projected", self._sizes())  # fmt: skip
+        located = to_result(xp, "rev", self.name, compare(xp, a, numeric, tol, self.a_eps), (len(leaves),), tol,
+                            "projected", sampler.axis_sizes())  # fmt: skip
         flat_to_index = [unravel(j, shape) for j in leaves]
         base.mismatches = [
             Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)

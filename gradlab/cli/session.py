@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradlab.fuzz import OpOutcome, fuzz_op
+from gradlab.fuzz.driver import fuzz_op
+from gradlab.fuzz.outcome import OpOutcome
 
 
 @dataclass

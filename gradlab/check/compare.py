@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from gradlab import backend, diagnose, tolerances
-from gradlab.results import CheckName, CheckResult, Mismatch
-from gradlab.tolerances import Tolerance
+from gradlab import backend
+from gradlab.check import diagnose, tolerances
+from gradlab.check.results import CheckName, CheckResult, Mismatch
+from gradlab.check.tolerances import Tolerance
 
 Array = Any
 
@@ -127,7 +128,7 @@ def to_result(
     if n_wrong:
         result.status = "fail"
         result.message = f"{n_wrong} of {size} elements differ beyond the tolerance"
-        if result.analytic is not None:
+        if result.analytic is not None and result.numeric is not None:
             result.diagnosis = diagnose.value_pattern(result.analytic, result.numeric, sizes)
     elif n_kinked:
         result.status = "nondiff"

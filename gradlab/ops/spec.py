@@ -21,6 +21,7 @@ Every field is validated on load; an error names the file, the op and the field.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -28,15 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradlab.check.tolerances import Tolerance, default_tolerance
 from gradlab.errors import GradlabError
-from gradlab.tolerances import Tolerance, default_tolerance
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
+SPEC_DIR = Path(__file__).resolve().parents[2] / "specs"
 
 DOMAINS = {
     "real": (-3.0, 3.0),
@@ -109,6 +110,12 @@ class Spec:
     @property
     def signature(self) -> str | None:
         return self.shape if "->" in self.shape else None
+
+
+@functools.cache
+def builtin_specs() -> dict[str, Spec]:
+    """The specs of the built-in ops, from ``specs/*.toml`` (read once)."""
+    return load_specs()
 
 
 def load_specs(paths: Iterable[Path] | None = None) -> dict[str, Spec]:

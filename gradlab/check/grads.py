@@ -1,0 +1,190 @@
+"""``check_grads``: the checks ``rev``, ``fwd``, ``adj`` and ``form`` of one function at one input.
+
+A call runs these steps, each in its own module:
+
+1. the arguments become a :class:`~gradlab.check.task.Task` (what to check, and how);
+2. the forward runs twice (:mod:`gradlab.check.form`): it must return a finite floating array,
+   the same both times;
+3. a :class:`~gradlab.check.sampling.Sampler` chooses the precision of the numerics (float64
+   when the function runs there) and draws the random probes every check shares;
+4. the VJP and the JVP run at every probe (:mod:`gradlab.check.form`: shapes, dtypes, mutation,
+   determinism);
+5. full mode differentiates the forward element by element once, for ``rev`` and ``fwd`` alike
+   (cost growing with the input size); projected mode samples along each probe when a check asks
+   (cost independent of the size; a failing projection is bisected to the wrong entries);
+6. each check compares (:mod:`~gradlab.check.rev`, :mod:`~gradlab.check.fwd`,
+   :mod:`~gradlab.check.adj`), and the results are read together: which rule holds the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradlab import backend
+from gradlab.check import form
+from gradlab.check.adj import check_adj
+from gradlab.check.fwd import check_fwd
+from gradlab.check.results import CheckResult, GradCheckReport, Status
+from gradlab.check.rev import check_rev
+from gradlab.check.sampling import Sampler
+from gradlab.check.task import CHECKS, Task
+
+Array = Any
+
+
+def check_grads(
+    f: Callable[..., Any],
+    *inputs: Any,
+    vjp: Callable[..., Any] | None = None,
+    jvp: Callable[..., Any] | None = None,
+    wrt: Sequence[int] | None = None,
+    mode: str = "auto",
+    method: str = "stencil",
+    rtol: float | None = None,
+    atol: float | None = None,
+    probes: int | None = None,
+    seed: int = 0,
+    checks: Sequence[str] = CHECKS,
+    name: str | None = None,
+    names: Sequence[str] | None = None,
+) -> GradCheckReport:
+    """Check a VJP and/or JVP rule of ``f`` at ``inputs`` against numerics and each other.
+
+    Parameters
+    ----------
+    f
+        The forward, ``f(*inputs) -> out`` with ``out`` a floating array.
+    *inputs
+        Arrays (NumPy, CuPy or any array-API library) and other arguments (an axis, labels).
+    vjp
+        ``vjp(g, *inputs, out)`` returning one cotangent per input (``None`` allowed for
+        undifferentiated ones), one per differentiated input, or a single array when only one
+        input is differentiated.
+    jvp
+        ``jvp(tangents, *inputs, out)`` returning the output tangent; ``tangents`` holds one array
+        per input, ``None`` for the undifferentiated ones.
+    wrt
+        Indices of the differentiated inputs; default: every real floating array.
+    mode
+        ``"full"`` compares every Jacobian entry, ``"projected"`` compares random projections
+        (cost independent of the input size) and locates wrong entries when one fails;
+        ``"auto"`` picks full mode up to 256 differentiated elements.
+    method
+        ``"stencil"`` (4th order, default), ``"central"``, ``"richardson"`` (high accuracy) or
+        ``"complex"`` (complex step; only for functions that accept complex inputs).
+    rtol, atol
+        Tolerances; default per dtype of the analytic result (see :mod:`gradlab.check.tolerances`).
+    probes
+        Random probe pairs ``(u, v)``; default 2 in full mode, 1 in projected mode.
+    seed
+        Seed of the probes.
+    checks
+        Which of ``"rev"``, ``"fwd"``, ``"adj"``, ``"form"`` to run (those whose rule is given).
+    name, names
+        Names of the function and of its inputs for the report (default: from ``f``'s signature).
+
+    Returns
+    -------
+    GradCheckReport
+        One :class:`CheckResult` per check and subject; ``report.passed`` is the verdict.
+    """
+    task = Task.from_arguments(f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names)
+    results: list[CheckResult] = []
+    problems: list[str] = []  # of the form check: every rule call adds what it saw
+    evaluations = 0
+    # domain errors of the user's function at perturbed points are expected and handled
+    with np.errstate(all="ignore"):
+        out = _forward(task, problems, results)
+        if out is not None:
+            sampler = Sampler(task, out)
+            _run_checks(sampler, problems, results)
+            evaluations = sampler.evaluations
+    if "form" in task.checks and not any(r.check == "form" for r in results):
+        status: Status = "fail" if problems else "pass"
+        results.insert(0, CheckResult("form", status, "rules", "; ".join(problems), details=problems))
+    return GradCheckReport(
+        name=task.name,
+        results=results,
+        input_shapes=[tuple(x.shape) if backend.is_array(x) else None for x in task.inputs],
+        input_dtypes=[form.dtype_name(x.dtype) if backend.is_array(x) else type(x).__name__ for x in task.inputs],
+        input_names=task.names,
+        wrt=task.wrt,
+        mode=task.mode,
+        method=task.method,
+        seed=task.seed,
+        evaluations=evaluations,
+    )
+
+
+def _forward(task: Task, problems: list[str], results: list[CheckResult]) -> Array | None:
+    """The forward's output, or None (with the failed ``form`` result) when the checks cannot go on."""
+    xp = task.xp
+    first = form.call_forward(xp, task.f, task.inputs, task.names, task.strict)
+    problems += first.problems
+    if not first.usable:
+        results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
+        return None
+    out = first.value
+    if not bool(xp.all(xp.isfinite(out))):
+        message = (
+            "the forward returns NaN or Inf at these inputs: they are outside the op's domain,"
+            " choose inputs where it is finite"
+        )
+        results.append(CheckResult("form", "invalid", "forward", message))
+        return None
+    second = form.call_forward(xp, task.f, task.inputs, task.names, task.strict) if task.strict else None
+    if second is not None and second.usable and form.differs(xp, out, second.value) is not None:
+        problems.append(
+            "the forward is not deterministic: two calls with the same inputs differ"
+            " (random numbers without a fixed seed?); numerical derivatives need a deterministic function"
+        )
+        results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
+        return None
+    return out
+
+
+def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult]) -> None:
+    task, out = sampler.task, sampler.out
+    wanted = set(task.checks)
+    need_vjp = task.vjp is not None and bool(wanted & {"rev", "adj", "form"})
+    need_jvp = task.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
+    cots = form.vjp_values(task, out, sampler.probes, problems) if need_vjp else None
+    tans = form.jvp_values(task, out, sampler.probes, problems) if need_jvp else None
+    sampler.judge = cots is not None
+    if "form" in wanted:
+        status: Status = "fail" if problems else "pass"
+        results.append(CheckResult("form", status, "rules", "; ".join(problems), details=list(problems)))
+    run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
+    if task.mode == "full" and (run_rev or run_fwd):
+        sampler.full_numerics(judge=bool(cots))
+    if run_rev and cots:
+        results += [check_rev(sampler, i, cots) for i in task.wrt]
+    if run_fwd and tans:
+        results.append(check_fwd(sampler, tans))
+    if "adj" in wanted and cots and tans:
+        results.append(check_adj(sampler, cots, tans))
+    _cross_diagnose(results)
+
+
+def _cross_diagnose(results: list[CheckResult]) -> None:
+    """Read the checks together: a rule that agrees with the numerics clears itself."""
+    rev = [r for r in results if r.check == "rev"]
+    fwd = next((r for r in results if r.check == "fwd"), None)
+    adj = next((r for r in results if r.check == "adj"), None)
+    if not rev or fwd is None:
+        return
+    rev_ok = all(r.status != "fail" for r in rev)
+    if rev_ok and fwd.status == "fail":
+        fwd.details.append("the VJP agrees with the numerical derivative, so the error is in the JVP")
+    if not rev_ok and fwd.status != "fail":
+        for r in rev:
+            if r.status == "fail":
+                r.details.append("the JVP agrees with the numerical derivative, so the error is in the VJP")
+    if adj is not None and adj.status == "pass" and not rev_ok and fwd.status == "fail":
+        adj.details.append(
+            "the VJP and JVP agree with each other but not with the numerical derivative: they share the"
+            " error, or they differentiate a different function than the forward computes"
+        )

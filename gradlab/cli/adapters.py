@@ -1,0 +1,222 @@
+"""Each style of op a user's module may hold, made an :class:`~gradlab.ops.Op` with a whole-op VJP
+(and JVP) that calls the user's code exactly as its author does:
+
+1. **gradlab** -- :class:`~gradlab.ops.registry.Op` objects made with ``gradlab.ops.op`` and
+   ``defvjp``/``defjvp``, with their inline spec (``op(..., spec={...})``).
+2. **class** -- classes in the style of autodiff homework. The forward is ``compute(self, *arrays)``
+   or ``forward(self, *arrays)``; the reverse rule one of
+
+   - ``gradient(self, out_grad, node)`` (needle): ``node.inputs`` is the list of input arrays,
+     ``node.realize_cached_data()`` (or ``node.cached_data``) the forward's output;
+   - ``vjp(self, g, *arrays, out)``;
+   - ``backward(self, g, *arrays)`` or ``backward(self, g)`` (called right after ``forward``,
+     so a layer may keep what it needs on ``self``).
+
+   An optional forward-mode rule is ``jvp(self, tangents, *arrays, out)``. The reverse rule returns
+   one array or a tuple (one gradient per array). Non-array parameters belong to the constructor:
+   the class is instantiated with no arguments, so give them defaults. A class attribute ``spec``
+   (a table in the schema of ``specs/*.toml``) pins its spec. Base classes whose methods only
+   ``raise NotImplementedError`` are skipped.
+3. **course** -- CS231n layer pairs ``foo_forward(x, ...) -> (out, cache)`` with
+   ``foo_backward(dout, cache) -> grads`` (the gradients of the forward's array arguments in
+   order; one array when there is one). Arguments named ``*_param`` (``bn_param``,
+   ``dropout_param``) are config dicts, not differentiated: every call gets a fresh copy of
+   :data:`CONFIG`. Arguments with a default keep it. And ``*_loss(x, y) -> (loss, dx)``
+   (style ``"loss"``): x (N, C) scores, y (N,) integer labels in [0, C), checked as the forward
+   ``loss`` with the VJP ``g * dx``.
+
+Each ``*_op`` maker returns ``(op, its own spec, problem)``: the op is None when ``problem`` says why
+it cannot be checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import inspect
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradlab.cli.infer import required_args
+from gradlab.ops.registry import Op
+from gradlab.ops.spec import Spec, SpecError, parse_spec
+
+# every course config dict (``*_param``) is a fresh deep copy of this (the forward may mutate it)
+CONFIG: dict[str, Any] = {"mode": "train", "p": 0.5, "seed": 0, "stride": 1, "pad": 1, "pool_height": 2,
+                          "pool_width": 2}  # fmt: skip
+LOSS_SIGNATURE = "(n,c),(n)->()"
+
+
+def source_line(obj: Any) -> int:
+    try:
+        return inspect.getsourcelines(obj)[1]
+    except (OSError, TypeError):
+        return getattr(getattr(obj, "__code__", None), "co_firstlineno", 0)
+
+
+def is_stub(fn: Any) -> bool:
+    """True for a method whose body is only ``pass``, ``...`` or ``raise NotImplementedError``."""
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return False
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+
+    def empty(s: ast.stmt) -> bool:
+        if isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)):
+            return True  # pass, ..., a docstring
+        exc = s.exc if isinstance(s, ast.Raise) else None
+        exc = exc.func if isinstance(exc, ast.Call) else exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+    return all(empty(s) for s in node.body)
+
+
+def class_methods(cls: type, classes: Sequence[type]) -> dict[str, str] | None:
+    """The forward/reverse/jvp method names of an op class; None when ``cls`` is not one."""
+    forward = next((m for m in ("compute", "forward") if callable(getattr(cls, m, None))), None)
+    reverse = next((m for m in ("gradient", "vjp", "backward") if callable(getattr(cls, m, None))), None)
+    if forward is None or inspect.isabstract(cls):
+        return None
+    if reverse is None and forward != "compute":
+        return None  # a class with only a forward (a model, a module) is not an op
+    if any(other is not cls and issubclass(other, cls) for other in classes) and is_stub(getattr(cls, forward)):
+        return None  # a base class
+    methods = {"forward": forward, "reverse": reverse or ""}
+    if callable(getattr(cls, "jvp", None)) and not is_stub(cls.jvp):
+        methods["jvp"] = "jvp"
+    return methods
+
+
+def gradlab_op(item: Op) -> tuple[Op | None, Spec | None, str | None]:
+    if not item.has_vjp and not item.has_jvp:
+        return None, item.spec, f"{item.name} has no rule to check: add a VJP with defvjp (and a JVP with defjvp)"
+    return item, item.spec, None
+
+
+def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None, Spec | None, str | None]:
+    name = cls.__name__
+    forward_name, reverse = methods["forward"], methods["reverse"]
+    spec = None
+    if isinstance(getattr(cls, "spec", None), dict):
+        try:
+            spec = parse_spec(name, cls.spec, f"{shown}:{source_line(cls)} ({name}.spec)")
+        except SpecError as exc:
+            return None, None, str(exc)
+    for method in (forward_name, reverse):
+        if method and is_stub(getattr(cls, method)):
+            return None, spec, f"{name}.{method} is not implemented yet (it only raises NotImplementedError)"
+    if not reverse:
+        return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
+    try:
+        instance = cls()
+    except Exception as exc:
+        why = f"{name}() failed ({type(exc).__name__}: {exc}): gradlab makes the op with no arguments"
+        return None, spec, f"{why}, so give every constructor parameter a default, e.g. def __init__(self, scalar=3)"
+    forward = getattr(instance, forward_name)
+    arrays = required_args(forward)
+    rule = getattr(instance, reverse)
+    takes_arrays = len(required_args(rule)) > 1
+
+    def fwd(*xs: Any, **params: Any) -> Any:
+        return as_array(forward(*xs, **params), xs)
+
+    def vjp(g: Any, *args: Any, **params: Any) -> Any:
+        *xs, out = args
+        if reverse == "gradient":
+            return rule(g, Node(instance, xs, out))
+        if reverse == "vjp":
+            return rule(g, *xs, out)
+        forward(*xs, **params)  # a layer may keep what its backward needs on self
+        return rule(g, *xs) if takes_arrays else rule(g)
+
+    jvp = instance.jvp if "jvp" in methods else None
+    return Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp, arg_names=tuple(arrays)), spec, None
+
+
+class Node:
+    """What a needle ``gradient(out_grad, node)`` reads: the inputs and the forward's output."""
+
+    def __init__(self, op: Any, inputs: Sequence[Any], out: Any) -> None:
+        self.op, self.inputs, self.cached_data = op, list(inputs), out
+        self.shape, self.dtype = getattr(out, "shape", ()), getattr(out, "dtype", None)
+
+    def realize_cached_data(self) -> Any:
+        return self.cached_data
+
+
+def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_name: str) -> tuple:
+    for p in inspect.signature(forward).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.KEYWORD_ONLY) and p.default is p.empty:
+            return None, None, f"{forward_name} takes {p}: give its arrays one named parameter each"
+    order = required_args(forward)  # arrays and config dicts, in order
+    arrays = [n for n in order if not n.endswith("_param")]
+    backward_name = forward_name.replace("_forward", "_backward", 1)
+    if not callable(backward):
+        args = ", ".join(arrays)
+        return None, None, f"found {forward_name} but no {backward_name}(dout, cache) returning the gradients of {args}"
+    if not arrays:
+        return None, None, f"{forward_name} has no array argument to differentiate"
+
+    def call(xs: Sequence[Any], params: dict[str, Any]) -> tuple[Any, Any]:
+        given = dict(zip(arrays, xs, strict=True))
+        args = [given[n] if n in given else copy.deepcopy(CONFIG) for n in order]
+        result = forward(*args, **params)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"{forward_name} returned {type(result).__name__}, not the pair (out, cache)")
+        return result
+
+    def fwd(*xs: Any, **params: Any) -> Any:
+        return as_array(call(xs, params)[0], xs)
+
+    def vjp(g: Any, *args: Any, **params: Any) -> Any:
+        return backward(g, call(args[:-1], params)[1])
+
+    return Op(name, fwd, vjp_joint=vjp, arg_names=tuple(arrays)), None, None
+
+
+def loss_op(name: str, loss: Callable[..., Any], shown: str) -> tuple:
+    x_name, y_name = required_args(loss)
+
+    def call(x: Any, y: Any) -> tuple[Any, Any]:
+        result = loss(x, y)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError(f"{name} returned {type(result).__name__}, not the pair (loss, dx)")
+        return result
+
+    def fwd(x: Any, y: Any) -> Any:
+        return as_array(call(x, y)[0], (x,), cast=True)
+
+    def vjp(g: Any, x: Any, y: Any, out: Any) -> Any:
+        dx = call(x, y)[1]
+        return (g * dx if isinstance(dx, (np.ndarray, np.generic)) else dx), None
+
+    table = {
+        "shape": LOSS_SIGNATURE,
+        "batch": False,
+        "inputs": [{"name": x_name, "domain": "real"}, {"name": y_name, "domain": "labels", "classes": "c"}],
+        "checks": ["rev", "form"],
+    }
+    spec = parse_spec(name, table, f"<the *_loss convention, for {shown}::{name}>")
+    return Op(name, fwd, vjp_joint=vjp, arg_names=(x_name, y_name)), spec, None
+
+
+def as_array(out: Any, xs: Sequence[Any], cast: bool = False) -> Any:
+    """A Python float (or, with ``cast``, any scalar) as a 0-d array of the inputs' float dtype."""
+    dtype = next((x.dtype for x in xs if isinstance(x, np.ndarray) and x.dtype.kind == "f"), np.float64)
+    if isinstance(out, float) or (cast and np.ndim(out) == 0 and not isinstance(out, (tuple, list))):
+        return np.asarray(out, dtype=dtype)
+    return out
+
+
+def arity_problem(op: Op, spec: Spec) -> str | None:
+    if op.vjp_joint is None or len(spec.inputs) == len(op.arg_names):
+        return None
+    return (
+        f"the spec from {spec.source} has {len(spec.inputs)} inputs but {op.name} takes {len(op.arg_names)} arrays"
+        f" ({', '.join(op.arg_names)}): give one input per array, in order"
+    )

@@ -1,0 +1,231 @@
+"""The commands ``gradlab check``, ``gradlab train`` and ``gradlab list``, each ``run_*(args) -> exit code``.
+
+Heavy modules are imported only by the command that runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+# 0: every check passed; 1: a rule is wrong (or an op could not be checked); 2: the command could not run
+EXIT_OK, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
+
+
+# ---- check --------------------------------------------------------------------------------------
+
+
+def _console(args: argparse.Namespace) -> Any:
+    from rich.console import Console
+
+    return Console(no_color=args.no_color, highlight=not args.no_color, emoji=False, soft_wrap=False)
+
+
+def _targets(args: argparse.Namespace) -> list[Any]:
+    from gradlab.cli.session import Checked, select
+    from gradlab.errors import GradlabError
+
+    if not args.paths and not getattr(args, "registry", args.command == "list"):
+        raise GradlabError("nothing to check: give a module (gradlab check my_ops.py) or --registry")
+    targets: list[Checked] = []
+    if getattr(args, "registry", False) or (args.command == "list" and not args.paths):
+        import gradlab.train  # noqa: F401  (the training core's layers register as ops)
+        from gradlab.ops import REGISTRY
+
+        for item in REGISTRY:
+            targets.append(
+                Checked(
+                    name=item.name, style="registry", source=_module_file(item.forward),
+                    select=f"--registry -k '^{item.name}$'", op=item, spec=item.spec,
+                )
+            )  # fmt: skip
+    if args.paths:
+        from gradlab.cli.discover import discover
+
+        for path in args.paths:
+            module = path.split("::", 1)[0]
+            for found in discover(path):
+                targets.append(
+                    Checked(
+                        name=found.name, style=found.style, source=found.source, select=f"{module}::{found.name}",
+                        op=found.op, spec=found.spec, inferred=found.inferred, problem=found.problem,
+                    )
+                )  # fmt: skip
+    chosen = select(targets, args.pattern)
+    if not chosen:
+        raise GradlabError(f"no op matches -k {args.pattern!r}; `gradlab list` shows the names")
+    return chosen
+
+
+def _module_file(fn: Any) -> str:
+    """Where a built-in op is defined, e.g. gradlab/ops/elementwise.py."""
+    return fn.__module__.replace(".", "/") + ".py"
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from gradlab.errors import GradlabError
+
+    if args.device == "cuda":
+        _require_cuda()
+    targets = _targets(args)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gradlab.cli import console_report
+    from gradlab.cli.session import Session
+    from gradlab.fuzz.profiles import PROFILES
+
+    session = Session(
+        targets=targets, dtypes=("float64", "float32") if args.dtype == "all" else (args.dtype,),
+        examples=args.examples or PROFILES[args.profile], seed=args.seed, mode=args.mode,
+        device=args.device, profile=args.profile, timeout=args.timeout or None,
+    )  # fmt: skip
+    console = _console(args)
+    for path in (args.json, args.junit_xml):
+        if path and _is_dir(path):
+            raise GradlabError(f"{path} is a folder: give a file name for the report")
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=args.quiet or not console.is_terminal, transient=False,
+    )  # fmt: skip
+    current: dict[str, Any] = {}
+
+    def on_start(target: Any, dtype: str) -> None:
+        if "task" in current:
+            progress.update(current["task"], completed=session.examples)
+        current["task"] = progress.add_task(f"{target.name} [{dtype}]", total=session.examples)
+
+    def on_progress(name: str, done: int, planned: int) -> None:
+        progress.update(current["task"], completed=done)
+
+    with progress:
+        session.run(on_start, on_progress)
+        if "task" in current:
+            progress.update(current["task"], completed=session.examples)
+    if not args.quiet:
+        console.print(console_report.summary_table(session))
+    for panel in console_report.problems(session):
+        console.print(panel)
+    if args.verbose:
+        for t in session.targets:
+            if t.inferred:
+                console.print(f"[italic]{t.name}: {t.inferred}[/]")
+    console.print(console_report.verdict(session))
+    from gradlab.cli.report_files import to_json, to_junit, write_atomic
+
+    if args.json:
+        write_atomic(args.json, to_json(session))
+    if args.junit_xml:
+        write_atomic(args.junit_xml, to_junit(session))
+    return session.exit_code
+
+
+def _is_dir(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).is_dir()
+
+
+def _require_cuda() -> None:
+    from gradlab.errors import GradlabError
+
+    try:
+        import cupy
+    except ImportError:
+        raise GradlabError("--device cuda needs CuPy: install gradlab[cupy]") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # CuPy raises its own CUDARuntimeError without a driver
+        count = 0
+    if not count:
+        raise GradlabError("--device cuda: no CUDA device found")
+
+
+# ---- train -------------------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from gradlab.errors import GradlabError
+    from gradlab.train.loop import TrainConfig, plot, train
+
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+    except ValueError:
+        raise GradlabError(f"--hidden {args.hidden!r}: give sizes like 128 or 256,128") from None
+    config = TrainConfig(
+        dataset=args.dataset, model=args.model, hidden=hidden, activation=args.activation, norm=args.norm,
+        dropout=args.dropout, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+    )  # fmt: skip
+    config.validate()
+    if args.plot:
+        plot_check = args.plot  # fail before training when matplotlib is missing
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise GradlabError(f"--plot {plot_check} needs matplotlib: pip install gradlab[plot]") from None
+    console = _console(args)
+    table = Table(title=f"gradlab train: {config.model} on {config.dataset}", title_justify="left", header_style="bold")
+    for column in ("epoch", "train loss", "train acc", "test acc", "time"):
+        table.add_column(column, justify="right")
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+        console=console, disable=args.quiet or not console.is_terminal, transient=True,
+    )  # fmt: skip
+    task = progress.add_task("batches", total=None, epoch=1)
+
+    def on_batch(step: int, total: int) -> None:
+        progress.update(task, completed=step, total=total)
+
+    def on_epoch(stats: Any) -> None:
+        progress.update(task, completed=0, epoch=stats.epoch + 1)
+        table.add_row(
+            str(stats.epoch), f"{stats.train_loss:.4f}", f"{stats.train_accuracy:.2%}", f"{stats.test_accuracy:.2%}",
+            f"{stats.seconds:.2f} s",
+        )  # fmt: skip
+        if args.verbose:
+            console.print(f"epoch {stats.epoch}: loss {stats.train_loss:.4f}, test {stats.test_accuracy:.2%}")
+
+    with progress:
+        history = train(config, on_epoch=on_epoch, on_batch=on_batch)
+    if not args.quiet:
+        console.print(table)
+    final = history.epochs[-1]
+    console.print(f"test accuracy {final.test_accuracy:.2%} after {final.epoch} epochs")
+    if args.json:
+        from gradlab.cli.report_files import write_atomic
+
+        write_atomic(args.json, json.dumps(history.to_dict(), indent=2) + "\n")
+    if args.plot:
+        plot(history, args.plot)
+    return EXIT_OK
+
+
+# ---- list ---------------------------------------------------------------------------------------
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    targets = _targets(args)
+    console = _console(args)
+    table = Table(header_style="bold", title="gradlab ops", title_justify="left")
+    for column in ("op", "family/style", "checks", "inputs (domain)", "shapes", "source"):
+        table.add_column(column)
+    for t in targets:
+        if t.problem:
+            table.add_row(t.name, t.style, "-", "-", "-", t.source)
+            continue
+        spec = t.spec
+        checks = ",".join(c for c in spec.checks if c not in ("rev", "adj") or t.op.has_vjp) if spec else "-"
+        inputs = ", ".join(f"{x.name} ({x.domain}{'' if x.diff else ', fixed'})" for x in spec.inputs) if spec else "-"
+        family = t.op.family if t.style == "registry" else t.style
+        shape = spec.shape + (" (inferred)" if t.inferred else "") if spec else "-"
+        table.add_row(t.name, family, checks, inputs, shape, t.source)
+    console.print(table)
+    if not args.quiet:
+        console.print(f"{len(targets)} ops")
+    return EXIT_OK

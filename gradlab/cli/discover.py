@@ -1,0 +1,268 @@
+"""Find the checkable ops of a user's module and make each a :class:`Target` to fuzz.
+
+``discover("layers.py")`` imports the module by path (its folder on ``sys.path`` meanwhile, so
+its own imports work) and returns one :class:`Target` per op found at its top level, in any of the
+styles of :mod:`gradlab.cli.adapters` (gradlab ops, homework classes, course layer pairs and losses).
+
+A spec comes from the op (inline or ``spec`` attribute), from ``<module>.toml`` beside the file
+(tables by op name, the schema of ``specs/*.toml``; it wins over an inline spec), or is inferred:
+:func:`infer_shapes` asks the op itself which shapes it accepts. Checking a module never needs a
+change to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import itertools
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from gradlab.check.form import describe_exception
+from gradlab.cli.adapters import arity_problem, class_methods, class_op, course_op, gradlab_op, loss_op, source_line
+from gradlab.cli.infer import infer_shapes, quiet, required_args
+from gradlab.errors import GradlabError
+from gradlab.ops.registry import Op
+from gradlab.ops.spec import Spec, SpecError, load_specs
+
+__all__ = ["DiscoveryError", "Target", "discover"]
+
+STYLES = ("gradlab", "class", "course", "loss")
+
+
+class DiscoveryError(GradlabError):
+    """A problem with the whole file: the message names the file and says how to fix it."""
+
+
+@dataclass
+class Target:
+    """One op found in a user's module: ready for :func:`~gradlab.fuzz.driver.fuzz_op`, unless
+    ``problem`` says why not."""
+
+    name: str
+    op: Op | None
+    spec: Spec | None
+    style: str
+    source: str
+    inferred: str | None = None
+    problem: str | None = None
+    aliases: tuple[str, ...] = field(default=(), repr=False)
+
+
+def discover(path: str | Path, select: str | None = None) -> list[Target]:
+    """The ops of the module at ``path`` (``"file.py"`` or ``"file.py::name"``), sorted by line.
+
+    Raises :class:`DiscoveryError` for a problem with the whole file (missing, not Python, a
+    syntax or import error, nothing to check, an unknown ``::name``, an invalid ``<module>.toml``);
+    a problem of one op is its target's ``problem``.
+    """
+    text = str(path)
+    if "::" in text:
+        text, named = text.rsplit("::", 1)
+        select = named if select is None else select
+    file = Path(text)
+    module = _import(file, text)
+    specs = _toml_specs(file)
+    found = sorted(_candidates(module, text), key=lambda c: c.line)
+    if not found:
+        raise DiscoveryError(
+            f"{text}: nothing to check: no op found at the module's top level. gradlab recognises three styles:"
+            " ops made with gradlab.ops.op and defvjp/defjvp; classes with compute(self, *arrays) or"
+            " forward(self, *arrays) and gradient(self, out_grad, node), vjp(self, g, *arrays, out) or"
+            " backward(self, g, *arrays); and course layer pairs foo_forward(x, ...) -> (out, cache) with"
+            " foo_backward(dout, cache) -> grads, or foo_loss(x, y) -> (loss, dx). Define one of them in the module."
+        )
+    names = [c.name for c in found]
+    for name, spec in specs.items():
+        if name not in names:
+            raise DiscoveryError(
+                f"{spec.source}: op {name!r}: no op of that name in {text}; the ops found are {', '.join(names)}."
+                " Name the table after one of them."
+            )
+    if select is not None:
+        found = [c for c in found if select == c.name or select in c.aliases]
+        if not found:
+            raise DiscoveryError(
+                f"{text}: no op named {select!r}; the ops found are {', '.join(names)}."
+                f" Use {text}::NAME with one of these names."
+            )
+    return [c.build(specs.get(c.name)) for c in found]
+
+
+# ---- importing ------------------------------------------------------------------------------
+
+_counter = itertools.count()
+
+
+def _import(file: Path, shown: str) -> ModuleType:
+    if not file.exists():
+        raise DiscoveryError(f"{shown}: no such file. Give the path of a Python module, e.g. gradlab check layers.py")
+    if file.is_dir() or file.suffix != ".py":
+        what = "a folder" if file.is_dir() else "not a Python module"
+        raise DiscoveryError(
+            f"{shown}: {what}. gradlab reads ops from one .py file (add ::name to pick one op), e.g. layers.py"
+        )
+    try:
+        source = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DiscoveryError(f"{shown}: cannot read the file ({exc}). Save it as UTF-8 text.") from None
+    try:
+        compile(source, str(file), "exec")
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        message = getattr(exc, "msg", str(exc))
+        raise DiscoveryError(
+            f"{shown}:{line}: syntax error: {message}. Fix it (python {shown} shows the same error) and run again."
+        ) from None
+    name = "gradlab_user_{}_{}".format(re.sub(r"\W", "_", file.stem), next(_counter))
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    saved = list(sys.path)
+    sys.path.insert(0, str(file.resolve().parent))
+    sys.modules[name] = module
+    try:
+        with quiet():
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        del sys.modules[name]
+        raise DiscoveryError(_import_problem(exc, file, shown)) from None
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def _import_problem(exc: BaseException, file: Path, shown: str) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    mine = [i for i, f in enumerate(frames) if Path(f.filename).resolve() == file.resolve()]
+    where = f"{shown}:{frames[mine[-1]].lineno}" if mine else shown
+    deeper = frames[-1] if mine and mine[-1] < len(frames) - 1 else None
+    inside = f" (raised in {deeper.filename}:{deeper.lineno})" if deeper is not None else ""
+    what = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return (
+        f"{where}: importing the module raised {what}{inside}. gradlab imports the module to find its ops, with its"
+        " folder on sys.path; fix the error, or put code that should run only as a script under"
+        " if __name__ == '__main__':"
+    )
+
+
+def _toml_specs(file: Path) -> dict[str, Spec]:
+    beside = file.with_suffix(".toml")
+    if not beside.is_file():
+        return {}
+    try:
+        return load_specs([beside])
+    except SpecError as exc:
+        raise DiscoveryError(f"{exc}. Fix the table in {beside} (the schema of specs/*.toml).") from None
+
+
+# ---- finding candidates ---------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    name: str
+    style: str
+    line: int
+    source: str
+    aliases: tuple[str, ...]
+    make: Callable[[], tuple[Op | None, Spec | None, str | None]]  # op, own spec, problem
+    pin: str  # how to pin a spec, for the inferred text
+
+    def build(self, toml_spec: Spec | None) -> Target:
+        target = Target(self.name, None, None, self.style, self.source, aliases=self.aliases)
+        try:
+            op, spec, target.problem = self.make()
+        except (Exception, SystemExit) as exc:  # a user's code misbehaving while being inspected
+            target.problem = describe_exception(f"inspecting {self.name}", exc)
+            return target
+        target.op, target.spec = op, _without_spaces(toml_spec or spec)
+        if op is not None and target.spec is None:
+            try:
+                shapes = infer_shapes(op)
+            except (Exception, SystemExit) as exc:  # a user's object misbehaving in a way _try did not expect
+                shapes = describe_exception(f"searching the shapes of {self.name}", exc)
+            if isinstance(shapes, str):
+                target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
+            else:
+                checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
+                target.spec = shapes.spec(self.name, checks, self.source)
+                target.inferred = f"shapes inferred: {shapes.describe()}; {self.pin}"
+        elif op is not None and target.spec is not None:
+            target.problem = arity_problem(op, target.spec)
+            target.op = None if target.problem else op
+            if self.style == "loss" and toml_spec is None:
+                x, y = op.arg_names
+                target.inferred = (
+                    f"shapes from the *_loss convention: {x} (n, c) scores, {y} (n,) integer labels in [0, c);"
+                    f" {self.pin}"
+                )
+        if target.problem and not target.problem.endswith("."):
+            target.problem += "."
+        return target
+
+
+def _without_spaces(spec: Spec | None) -> Spec | None:
+    """The spec with its signature's spaces dropped (Hypothesis rejects "(n, d)->(n, d)")."""
+    if spec is None or not re.search(r"\s", spec.shape):
+        return spec
+    return dataclasses.replace(spec, shape=re.sub(r"\s", "", spec.shape))
+
+
+def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    seen: set[int] = set()
+    stem = Path(shown).stem
+    toml_hint = stem + ".toml beside the module (the schema of specs/*.toml)"
+    members = list(vars(module).items())
+    classes = [v for _, v in members if inspect.isclass(v) and v.__module__ == module.__name__]
+    for attr, value in members:
+        if id(value) in seen:
+            continue
+        try:
+            made = _candidate(attr, value, module, members, classes, shown, toml_hint)
+        except Exception:  # an odd object at module level: not an op
+            made = None
+        if made is not None:
+            seen.add(id(value))
+            found.append(made)
+    return found
+
+
+def _candidate(attr, value, module, members, classes, shown, toml_hint) -> _Candidate | None:
+    mine = module.__name__
+    if isinstance(value, Op) and (
+        getattr(value.forward, "__module__", None) == mine
+        or (value.family == "user" and not inspect.isfunction(value.forward))  # op("exp", np.exp)
+    ):
+        line = source_line(value.forward)
+        pin = f"pin them with an inline spec (op(..., spec={{...}})) or a [{value.name}] table in {toml_hint}"
+        return _Candidate(value.name, "gradlab", line, f"{shown}:{line}", (attr,), lambda: gradlab_op(value), pin)
+    if inspect.isclass(value) and value in classes:
+        methods = class_methods(value, classes)
+        if methods is None:
+            return None
+        line = source_line(value)
+        pin = f"pin them with a class attribute spec = {{...}} or a [{value.__name__}] table in {toml_hint}"
+        make = lambda: class_op(value, methods, shown)  # noqa: E731
+        return _Candidate(value.__name__, "class", line, f"{shown}:{line}", (), make, pin)
+    if not (inspect.isfunction(value) and value.__module__ == mine):
+        return None
+    match = re.fullmatch(r"(\w+?)_forward(\w*)", attr)
+    name = match.group(1) + match.group(2) if match else attr
+    pin = f"pin them with a [{name}] table in {toml_hint}"
+    if match:
+        backward = dict(members).get(f"{match.group(1)}_backward{match.group(2)}")
+        line = source_line(value)
+        make = lambda: course_op(name, value, backward, attr)  # noqa: E731
+        return _Candidate(name, "course", line, f"{shown}:{line}", (attr,), make, pin)
+    if attr.endswith("_loss") and len(required_args(value)) == 2:
+        line = source_line(value)
+        return _Candidate(attr, "loss", line, f"{shown}:{line}", (), lambda: loss_op(attr, value, shown), pin)
+    return None
