@@ -8,7 +8,7 @@ input, or explained in a sentence.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -230,15 +230,9 @@ def vjp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> l
     problems of the first call, and whether a second call agrees, go to ``problems``."""
     vjp = cast(Callable[..., Any], task.vjp)  # called only when there is one
     xp, strict = task.xp, task.strict
-    values = []
-    for k, v in enumerate(probes.v):
-        call = call_vjp(xp, vjp, v, task.inputs, out, task.wrt, task.names, strict)
-        if k == 0:
-            problems += call.problems
-        if not call.usable:
-            return None
-        values.append(call.value)
-    if not strict:
+    calls = (call_vjp(xp, vjp, v, task.inputs, out, task.wrt, task.names, strict) for v in probes.v)
+    values = _every_probe(calls, problems)
+    if values is None or not strict:
         return values
     again = call_vjp(xp, vjp, probes.v[0], task.inputs, out, task.wrt, task.names)
     if again.usable:
@@ -256,21 +250,26 @@ def jvp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> l
     """The JVP's output tangents at every probe ``u[k]``, as :func:`vjp_values`."""
     jvp = cast(Callable[..., Any], task.jvp)  # called only when there is one
     xp, strict = task.xp, task.strict
+    tangents = [[u.get(i) for i in range(len(task.inputs))] for u in probes.u]
+    values = _every_probe((call_jvp(xp, jvp, t, task.inputs, out, task.names, strict) for t in tangents), problems)
+    if values is None or not strict:
+        return values
+    again = call_jvp(xp, jvp, tangents[0], task.inputs, out, task.names)
+    if again.usable:
+        gap = differs(xp, as_float(xp, values[0]), as_float(xp, again.value))
+        if gap is not None:
+            problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
+    return values
+
+
+def _every_probe(calls: Iterator[Call], problems: list[str]) -> list[Any] | None:
+    """The values of a rule's calls, one per probe, made one by one until one is unusable (then
+    None); the first call's problems go to ``problems`` (the others would repeat them)."""
     values = []
-    for k, u in enumerate(probes.u):
-        tangents = [u.get(i) for i in range(len(task.inputs))]
-        call = call_jvp(xp, jvp, tangents, task.inputs, out, task.names, strict)
+    for k, call in enumerate(calls):
         if k == 0:
             problems += call.problems
         if not call.usable:
             return None
         values.append(call.value)
-    if not strict:
-        return values
-    tangents = [probes.u[0].get(i) for i in range(len(task.inputs))]
-    again = call_jvp(xp, jvp, tangents, task.inputs, out, task.names)
-    if again.usable:
-        gap = differs(xp, as_float(xp, values[0]), as_float(xp, again.value))
-        if gap is not None:
-            problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
     return values
