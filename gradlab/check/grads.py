@@ -91,16 +91,17 @@ def check_grads(
     GradCheckReport
         One :class:`CheckResult` per check and subject; ``report.passed`` is the verdict.
     """
+    # 1. what to check, and how
     task = Task.from_arguments(f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names)
     results: list[CheckResult] = []
     problems: list[str] = []  # of the form check: every rule call adds what it saw
     evaluations = 0
     # domain errors of the user's function at perturbed points are expected and handled
     with np.errstate(all="ignore"):
-        out = _forward(task, problems, results)
+        out = _forward(task, problems, results)  # 2. the forward, twice
         if out is not None:
-            sampler = Sampler(task, out)
-            _run_checks(sampler, problems, results)
+            sampler = Sampler(task, out)  # 3. the precision of the numerics, the probes
+            _run_checks(sampler, problems, results)  # 4 to 6
             evaluations = sampler.evaluations
     if "form" in task.checks and not any(r.check == "form" for r in results):
         status: Status = "fail" if problems else "pass"
@@ -151,6 +152,7 @@ def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult
     wanted = set(task.checks)
     need_vjp = task.vjp is not None and bool(wanted & {"rev", "adj", "form"})
     need_jvp = task.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
+    # 4. the rules at every probe
     cots = form.vjp_values(task, out, sampler.probes, problems) if need_vjp else None
     tans = form.jvp_values(task, out, sampler.probes, problems) if need_jvp else None
     sampler.judge = cots is not None
@@ -158,8 +160,10 @@ def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult
         status: Status = "fail" if problems else "pass"
         results.append(CheckResult("form", status, "rules", "; ".join(problems), details=list(problems)))
     run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
+    # 5. full mode: every Jacobian column once, shared by rev and fwd (projected mode samples on demand)
     if task.mode == "full" and (run_rev or run_fwd):
-        sampler.full_numerics(judge=bool(cots))
+        sampler.full_numerics()
+    # 6. the checks, then what they say together
     if run_rev and cots:
         results += [check_rev(sampler, i, cots) for i in task.wrt]
     if run_fwd and tans:

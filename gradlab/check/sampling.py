@@ -168,7 +168,7 @@ class Sampler:
 
     # ---- full mode: every Jacobian column once --------------------------------------------------
 
-    def full_numerics(self, judge: bool) -> None:
+    def full_numerics(self) -> None:
         """Every Jacobian column once: the rev projections per element, the fwd sums per probe."""
         xp, dtype, n_probes = self.xp, self.g0.dtype, self.task.n_probes
         probes = xp.stack(self.probes.v_flat)  # (P, m)
@@ -180,7 +180,7 @@ class Sampler:
             rows = []
             u = [xp_flat(xp, xp.astype(self.probes.u[k][i], dtype)) for k in range(n_probes)]
             for j in range(int(self.task.inputs[i].size)):
-                samples = self.element(i, j, probes if judge else None)
+                samples = self.element(i, j, probes if self.judge else None)
                 rows.append(self.weighted_derivative(samples, probes))
                 self._accumulate_fwd(samples, [float(u[k][j]) for k in range(n_probes)])
             self.rev_numeric[i] = stack_numeric(xp, rows, n_probes, dtype)
