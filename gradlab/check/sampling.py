@@ -59,7 +59,6 @@ class Sampler:
 
     def __init__(self, task: Task, out: Array) -> None:
         self.task, self.xp, self.out = task, task.xp, out
-        self.method, self.mode, self.wrt = task.method, task.mode, task.wrt
         self.evaluations = 0
         self.eval_inputs, self.g0 = _precision(task, out)  # g0: g(0) of every derivative, flattened like them
         self.eval_eps = backend.eps(self.xp, self.g0.dtype)
@@ -101,7 +100,7 @@ class Sampler:
         ``room`` is :meth:`_room` of the directions, when known. ``first=True`` takes only a
         :func:`~gradlab.check.numerics.first_look`; ``first=`` such a look refines it to the method."""
         xp = self.xp
-        h = step_factor(self.method, self.eval_eps) * (room if room is not None else self._room(directions))
+        h = step_factor(self.task.method, self.eval_eps) * (room if room is not None else self._room(directions))
         base = {i: self._perturbable(i) for i in directions}
         dirs = {i: as_float(xp, d, base[i].dtype) for i, d in directions.items()}
 
@@ -114,11 +113,11 @@ class Sampler:
         if first is True:
             return first_look(g, self.g0, h, self.eval_eps, xp, judge)
         previous = first if isinstance(first, Samples) else None
-        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge, previous)
+        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, xp, judge, previous)
 
     def _perturbable(self, i: int) -> Array:
         x = self.eval_inputs[i]
-        if self.method == "complex":
+        if self.task.method == "complex":
             return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
         return x
 
@@ -129,8 +128,8 @@ class Sampler:
         shape = tuple(base.shape)
         work = xp.reshape(backend.copy(xp, base), (-1,))
         x0 = backend.copy(xp, work[flat_index])  # a copy: on CuPy an indexed element is a view
-        h = step_factor(self.method, self.eval_eps) * max(1.0, abs(complex(x0)))
-        if self.method != "complex":
+        h = step_factor(self.task.method, self.eval_eps) * max(1.0, abs(complex(x0)))
+        if self.task.method != "complex":
             h = float((x0 + h) - x0)  # the step actually taken, after rounding x0 + h
 
         def g(t: Any) -> Array:
@@ -143,7 +142,7 @@ class Sampler:
             finally:
                 work[flat_index] = x0
 
-        return adaptive_sample(g, self.g0, h, self.method, self.eval_eps, xp, judge)
+        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, xp, judge)
 
     def weighted_derivative(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
         """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)
@@ -176,7 +175,7 @@ class Sampler:
         self.fwd_samples: list[Samples | None] = [None] * n_probes
         self.fwd_hull: list[list[Array]] = [[] for _ in range(n_probes)]
         self.fwd_kink: list[Array | None] = [None] * n_probes
-        for i in self.wrt:
+        for i in self.task.wrt:
             rows = []
             u = [xp_flat(xp, xp.astype(self.probes.u[k][i], dtype)) for k in range(n_probes)]
             for j in range(int(self.task.inputs[i].size)):
@@ -218,7 +217,7 @@ class Sampler:
         u = self.probes.u[k][i]
         if samples is None:
             self.room_cache[key] = self._room({i: u})
-            quick = self.method in QUICK_METHODS and not refined
+            quick = self.task.method in QUICK_METHODS and not refined
             samples = self.along({i: u}, self._judge(k), self.room_cache[key], first=quick or None)
         elif refined and self.is_quick(samples):
             samples = self.along({i: u}, self._judge(k), self.room_cache[key], first=samples)
@@ -230,23 +229,23 @@ class Sampler:
 
     def is_quick(self, samples: Samples) -> bool:
         """Whether ``samples`` are a quick look that :meth:`projected_samples` can still refine."""
-        return samples.method != self.method
+        return samples.method != self.task.method
 
     def quick_fwd(self, k: int) -> bool:
         """Whether the fwd numerics of probe ``k`` are (partly) a quick look."""
-        return self.mode == "projected" and any(self.is_quick(self.along_cache[(k, i)]) for i in self.wrt)
+        return self.task.mode == "projected" and any(self.is_quick(self.along_cache[(k, i)]) for i in self.task.wrt)
 
     def fwd_numeric(self, k: int, refined: bool = False) -> Numeric:
         """The directional derivative ``J u[k]`` (both modes)."""
         xp = self.xp
         kink = None
-        if self.mode == "full":
+        if self.task.mode == "full":
             samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
         else:
             samples, hull = None, []
-            parts = [self.projected_samples(k, i, refined) for i in self.wrt]
+            parts = [self.projected_samples(k, i, refined) for i in self.task.wrt]
             if len({part.method for part in parts}) > 1:  # some refined by rev already: refine all
-                parts = [self.projected_samples(k, i, refined=True) for i in self.wrt]
+                parts = [self.projected_samples(k, i, refined=True) for i in self.task.wrt]
             for part in parts:
                 samples = part if samples is None else samples + part
         assert samples is not None
