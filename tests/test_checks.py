@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gradlab import GradlabError, check_grads
+from gradlab import GradlabError, assert_grad_close, check_grads
 
 rng = np.random.default_rng(1)
 
@@ -116,12 +116,23 @@ def test_vjp_that_mutates_the_cotangent_is_caught():
     assert report.result("rev").status == "pass"  # the value itself is right
 
 
-def test_vjp_returning_float64_for_float32_input():
+def test_vjp_returning_float64_for_float32_input_is_a_warning_that_fails_only_when_strict():
     x = rng.normal(size=4).astype(np.float32)
-    report = check_grads(np.exp, x, vjp=lambda g, x, out: g.astype(np.float64) * np.exp(x.astype(np.float64)))
+
+    def promoting(g, x, out):
+        return g.astype(np.float64) * np.exp(x.astype(np.float64))
+
+    report = check_grads(np.exp, x, vjp=promoting)
     form = report.result("form")
-    assert form.status == "fail"
+    assert form.status == "warning" and report.status == "warning" and report.passed
     assert "is float64 but" in form.message and "is float32" in form.message and "astype" in form.message
+    assert report.warnings == form.details and "passed with a warning" in report.format()
+    assert_grad_close(np.exp, x, vjp=promoting)
+    with pytest.raises(AssertionError, match="strict=True: warnings fail"):
+        assert_grad_close(np.exp, x, vjp=promoting, strict=True)
+    # narrowing is no warning: a float32 gradient of a float64 input fails
+    narrowing = check_grads(np.exp, x.astype(np.float64), vjp=lambda g, x, out: (g * np.exp(x)).astype(np.float32))
+    assert narrowing.result("form").status == "fail"
 
 
 def test_jvp_only_bug_is_blamed_on_the_jvp():

@@ -21,6 +21,7 @@ def assert_grad_close(
     method: str = "stencil",
     seed: int = 0,
     allow_nondiff: bool = True,
+    strict: bool = False,
 ) -> GradCheckReport:
     """Assert that the VJP and/or JVP of ``f`` at ``inputs`` are right.
 
@@ -37,6 +38,10 @@ def assert_grad_close(
     rule returning a value between the one-sided derivatives passes when ``allow_nondiff`` is
     true, and fails with "not differentiable here" otherwise.
 
+    What is legal but suspect -- a float32 input's gradient returned as float64 -- is a *warning*:
+    it is in ``report.warnings`` and in the report's text, and fails the assertion only with
+    ``strict=True`` (the default passes, as the CLI does without ``--strict``).
+
     Returns the report, for further inspection, when the assertion holds.
     """
     __tracebackhide__ = True
@@ -45,4 +50,6 @@ def assert_grad_close(
     )
     if report.status == "fail" or report.status == "invalid" or (report.status == "nondiff" and not allow_nondiff):
         raise AssertionError(report.format())
+    if strict and report.warnings:
+        raise AssertionError(report.format() + "\nstrict=True: warnings fail")
     return report

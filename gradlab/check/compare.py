@@ -52,12 +52,15 @@ class Compared:
     undefined: Array
 
 
-def compare(xp: Any, analytic: Array, numeric: Numeric, tol: Tolerance, analytic_eps: float) -> Compared:
-    """Decide, per element: within the tolerance, wrong, at a kink, or numerically undefined."""
+def compare(
+    xp: Any, analytic: Array, numeric: Numeric, tol: Tolerance, analytic_eps: float, rounding: Array | None = None
+) -> Compared:
+    """Decide, per element: within the tolerance, wrong, at a kink, or numerically undefined;
+    ``rounding`` widens each limit by the rule's measured rounding there."""
     undefined = ~xp.isfinite(numeric.value)
     value = xp.where(undefined, xp.zeros_like(numeric.value), numeric.value)
     error = xp.where(xp.isfinite(numeric.error), numeric.error, xp.zeros_like(numeric.error))
-    limit = tolerances.elementwise_limit(xp, value, error, tol, analytic_eps)
+    limit = tolerances.elementwise_limit(xp, value, error, tol, analytic_eps, rounding)
     diff = xp.abs(analytic - value)
     bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined
     kinked = xp.zeros_like(bad)

@@ -31,6 +31,8 @@ class Call:
     value: Any = None
     problems: list[str] = field(default_factory=list)
     usable: bool = True
+    # legal but suspect (a float32 input's gradient promoted to float64): fails only when strict
+    warnings: list[str] = field(default_factory=list)
 
 
 def describe_exception(what: str, exc: BaseException) -> str:
@@ -183,14 +185,20 @@ def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, 
         return
     if value.dtype != like.dtype and not _numpy1_scalar_promotion(value, like):
         got, want = dtype_name(value.dtype), dtype_name(like.dtype)
-        if what.startswith("the cotangent"):
-            call.problems.append(diagnose.dtype_problem(name, got, want))
-        else:
-            call.problems.append(f"{what} is {got} but the output is {want}")
+        text = diagnose.dtype_problem(name, got, want) if what.startswith("the cotangent") else None
+        text = text or f"{what} is {got} but the output is {want}"
+        (call.warnings if _promoted(xp, value.dtype, like.dtype) else call.problems).append(text)
     if (backend.is_floating(xp, value.dtype) or backend.is_complex(xp, value.dtype)) and not bool(
         xp.all(xp.isfinite(value))
     ):
         call.problems.append(f"{what} contains NaN or Inf where the forward is finite")
+
+
+def _promoted(xp: Any, got: Any, want: Any) -> bool:
+    """A real floating result wider than its input's (float32 in, float64 out): legal, suspect."""
+    return (
+        backend.is_floating(xp, got) and backend.is_floating(xp, want) and backend.eps(xp, got) < backend.eps(xp, want)
+    )
 
 
 def _numpy1_scalar_promotion(value: Array, like: Array) -> bool:
@@ -225,13 +233,16 @@ def differs(xp: Any, a: Array, b: Array) -> float | None:
 # ---- the rules at every probe ----------------------------------------------------------------
 
 
-def vjp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> list[list[Array]] | None:
+def vjp_values(
+    task: Task, out: Array, probes: Probes, problems: list[str], warnings: list[str] | None = None
+) -> list[list[Array]] | None:
     """The VJP's cotangents at every probe ``v[k]`` (None when they are unusable); the form
-    problems of the first call, and whether a second call agrees, go to ``problems``."""
+    problems of the first call, and whether a second call agrees, go to ``problems`` (what is
+    legal but suspect to ``warnings``)."""
     vjp = cast(Callable[..., Any], task.vjp)  # called only when there is one
     xp, strict = task.xp, task.strict
     calls = (call_vjp(xp, vjp, v, task.inputs, out, task.wrt, task.names, strict) for v in probes.v)
-    values = _every_probe(calls, problems)
+    values = _every_probe(calls, problems, warnings)
     if values is None or not strict:
         return values
     again = call_vjp(xp, vjp, probes.v[0], task.inputs, out, task.wrt, task.names)
@@ -246,12 +257,15 @@ def vjp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> l
     return values
 
 
-def jvp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> list[Array] | None:
+def jvp_values(
+    task: Task, out: Array, probes: Probes, problems: list[str], warnings: list[str] | None = None
+) -> list[Array] | None:
     """The JVP's output tangents at every probe ``u[k]``, as :func:`vjp_values`."""
     jvp = cast(Callable[..., Any], task.jvp)  # called only when there is one
     xp, strict = task.xp, task.strict
     tangents = [[u.get(i) for i in range(len(task.inputs))] for u in probes.u]
-    values = _every_probe((call_jvp(xp, jvp, t, task.inputs, out, task.names, strict) for t in tangents), problems)
+    calls = (call_jvp(xp, jvp, t, task.inputs, out, task.names, strict) for t in tangents)
+    values = _every_probe(calls, problems, warnings)
     if values is None or not strict:
         return values
     again = call_jvp(xp, jvp, tangents[0], task.inputs, out, task.names)
@@ -262,13 +276,16 @@ def jvp_values(task: Task, out: Array, probes: Probes, problems: list[str]) -> l
     return values
 
 
-def _every_probe(calls: Iterator[Call], problems: list[str]) -> list[Any] | None:
+def _every_probe(calls: Iterator[Call], problems: list[str], warnings: list[str] | None) -> list[Any] | None:
     """The values of a rule's calls, one per probe, made one by one until one is unusable (then
-    None); the first call's problems go to ``problems`` (the others would repeat them)."""
+    None); the first call's problems go to ``problems``, its warnings to ``warnings`` (the other
+    calls would repeat them)."""
     values = []
     for k, call in enumerate(calls):
         if k == 0:
             problems += call.problems
+            if warnings is not None:
+                warnings += call.warnings
         if not call.usable:
             return None
         values.append(call.value)

@@ -29,6 +29,7 @@ from gradlab.check.adj import check_adj
 from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
 from gradlab.check.rev import check_rev
+from gradlab.check.rounding import vjp_rounding
 from gradlab.check.sampling import Sampler
 from gradlab.check.task import CHECKS, Task
 
@@ -153,18 +154,21 @@ def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult
     need_vjp = task.vjp is not None and bool(wanted & {"rev", "adj", "form"})
     need_jvp = task.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
     # 4. the rules at every probe
-    cots = form.vjp_values(task, out, sampler.probes, problems) if need_vjp else None
-    tans = form.jvp_values(task, out, sampler.probes, problems) if need_jvp else None
+    warnings: list[str] = []  # legal but suspect: a float32 input's gradient promoted to float64
+    cots = form.vjp_values(task, out, sampler.probes, problems, warnings) if need_vjp else None
+    tans = form.jvp_values(task, out, sampler.probes, problems, warnings) if need_jvp else None
     sampler.judge = cots is not None
     if "form" in wanted:
-        status: Status = "fail" if problems else "pass"
-        results.append(CheckResult("form", status, "rules", "; ".join(problems), details=list(problems)))
+        status: Status = "fail" if problems else "warning" if warnings else "pass"
+        found = [*problems, *warnings]
+        results.append(CheckResult("form", status, "rules", "; ".join(found), details=found))
     run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
     # 5. full mode: every Jacobian column once, shared by rev and fwd (projected mode samples on demand)
     if task.mode == "full" and (run_rev or run_fwd):
         sampler.full_numerics()
-    # 6. the checks, then what they say together
+    # 6. the checks (a float32 rule's limits with its own rounding), then what they say together
     if run_rev and cots:
+        sampler.rounding = vjp_rounding(sampler, cots)
         results += [check_rev(sampler, i, cots) for i in task.wrt]
     if run_fwd and tans:
         results.append(check_fwd(sampler, tans))

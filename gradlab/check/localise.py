@@ -29,19 +29,29 @@ LOCALISE_LEAVES = 8
 
 
 def projected_rev(
-    sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, shape: tuple
+    sampler: Sampler,
+    i: int,
+    k: int,
+    analytic: Array,
+    tol: Tolerance,
+    a_eps: float,
+    shape: tuple,
+    rounding: Array | None = None,
 ) -> CheckResult:
-    """The ``rev`` check of input ``i`` along probe ``k``: ``analytic`` is its cotangent, flattened."""
-    return _Projection(sampler, i, k, analytic, tol, a_eps).check(shape)
+    """The ``rev`` check of input ``i`` along probe ``k``: ``analytic`` is its cotangent, flattened;
+    ``rounding`` the rule's measured rounding per entry (widens the limits)."""
+    return _Projection(sampler, i, k, analytic, tol, a_eps, rounding).check(shape)
 
 
 class _Projection:
     """``<VJP(v), u>`` vs ``<v, J u>`` for one input and probe, over all of ``u`` or a block of it."""
 
-    def __init__(self, sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float) -> None:
+    def __init__(
+        self, sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, rounding: Array | None
+    ) -> None:
         xp = sampler.xp
         self.sampler, self.xp, self.i, self.k = sampler, xp, i, k
-        self.analytic, self.tol, self.a_eps = analytic, tol, a_eps
+        self.analytic, self.tol, self.a_eps, self.rounding = analytic, tol, a_eps, rounding
         self.name = sampler.task.names[i]
         self.v = sampler.probes.v_flat[k]
         self.u = xp_flat(xp, as_float(xp, sampler.probes.u[k][i], sampler.g0.dtype))
@@ -97,6 +107,8 @@ class _Projection:
         limit = float(
             tolerances.projected_limit(xp, analytic[start:stop], u[start:stop], numeric.error, self.tol, self.a_eps)
         )
+        if self.rounding is not None:  # each entry's rounding, summed along the probe (a bound)
+            limit += float(xp.sum(xp.abs(self.rounding[start:stop] * u[start:stop])))
         score = abs(gap) / limit
         if numeric.kink is not None:
             score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
@@ -127,8 +139,9 @@ class _Projection:
         rows = [sampler.weighted_derivative(sampler.element(self.i, j, self.v), self.v) for j in leaves]
         numeric = stack_numeric(xp, rows, None, sampler.g0.dtype)
         a = xp.stack([analytic[j] for j in leaves])
-        located = to_result(xp, "rev", self.name, compare(xp, a, numeric, tol, self.a_eps), (len(leaves),), tol,
-                            "projected", sampler.axis_sizes())  # fmt: skip
+        rounding = None if self.rounding is None else xp.stack([self.rounding[j] for j in leaves])
+        compared = compare(xp, a, numeric, tol, self.a_eps, rounding)
+        located = to_result(xp, "rev", self.name, compared, (len(leaves),), tol, "projected", sampler.axis_sizes())
         flat_to_index = [unravel(j, shape) for j in leaves]
         base.mismatches = [
             Mismatch(flat_to_index[m.index[0]], m.analytic, m.numeric, m.abs_err, m.tolerance)

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 CheckName = Literal["rev", "fwd", "adj", "form"]
-Status = Literal["pass", "fail", "nondiff", "invalid"]
+Status = Literal["pass", "warning", "fail", "nondiff", "invalid"]
 
 CHECK_TITLES = {
     "rev": "VJP (reverse mode) vs numerical derivative",
@@ -19,7 +19,7 @@ CHECK_TITLES = {
 }
 
 # how bad each status is, for folding several results into one
-_SEVERITY = {"pass": 0, "nondiff": 1, "invalid": 2, "fail": 3}
+_SEVERITY = {"pass": 0, "warning": 1, "nondiff": 2, "invalid": 3, "fail": 4}
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,13 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True when no check failed (non-differentiable points are not failures)."""
-        return self.status in ("pass", "nondiff")
+        """True when no check failed (non-differentiable points and warnings are not failures)."""
+        return self.status in ("pass", "nondiff", "warning")
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is legal but suspect (a float32 input's gradient promoted to float64)."""
+        return [d for r in self.results if r.status == "warning" for d in r.details]
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -108,7 +113,13 @@ class GradCheckReport:
 
 # ---- the plain-text account -------------------------------------------------------------------
 
-_VERDICT = {"pass": "passed", "fail": "FAILED", "nondiff": "not differentiable here", "invalid": "invalid input"}
+_VERDICT = {
+    "pass": "passed",
+    "warning": "passed with a warning",
+    "fail": "FAILED",
+    "nondiff": "not differentiable here",
+    "invalid": "invalid input",
+}
 
 
 def format_report(report: GradCheckReport, max_rows: int = 8) -> str:

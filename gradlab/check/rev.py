@@ -2,7 +2,8 @@
 
 In full mode the cotangent is compared entry by entry with ``v^T J`` from the Jacobian's columns; in
 projected mode through ``<VJP(v), u>`` vs ``<v, J u>`` (:mod:`gradlab.check.localise`), bisected to
-the wrong entries when they disagree. The worst probe is the verdict.
+the wrong entries when they disagree. The worst probe is the verdict. A float32 rule's limits include
+its rounding measured at the input (:mod:`gradlab.check.rounding`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from typing import Any
 from gradlab import backend
 from gradlab.check import diagnose
 from gradlab.check.compare import Numeric, compare, to_result
+from gradlab.check.form import dtype_name
 from gradlab.check.localise import projected_rev
 from gradlab.check.results import CheckResult
+from gradlab.check.rounding import ROUNDING_SAFETY
 from gradlab.check.sampling import Sampler, as_float, numeric_fields, xp_flat
+from gradlab.check.tolerances import Tolerance
 
 Array = Any
 
@@ -25,24 +29,41 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
     position = task.wrt.index(i)
     tol = task.tolerance(task.inputs[i].dtype)
     a_eps = backend.eps(xp, task.inputs[i].dtype)
-    shape = tuple(task.inputs[i].shape)
-    worst: tuple[float, CheckResult] | None = None
+    rounding = sampler.rounding
+    worst: tuple[float, int, CheckResult] | None = None
     for k in range(task.n_probes):
         analytic = xp_flat(xp, as_float(xp, cots[k][position], sampler.g0.dtype))
-        if task.mode == "full":
-            numeric = sampler.rev_numeric[i]
-            column = Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric)))
-            compared = compare(xp, analytic, column, tol, a_eps)
-            result = to_result(xp, "rev", task.names[i], compared, shape, tol, task.mode, sampler.axis_sizes())
-        else:
-            result = projected_rev(sampler, i, k, analytic, tol, a_eps, shape)
+        extra = ROUNDING_SAFETY * rounding.gap[k][i] if rounding is not None else None
+        result = _at_probe(sampler, i, k, analytic, tol, a_eps, extra)
         score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
         if worst is None or score > worst[0]:
-            worst = (score, result)
+            worst = (score, k, result)
     assert worst is not None
-    result = worst[1]
+    _, k, result = worst
+    if result.status == "fail" and rounding is not None:
+        wide_eps = backend.eps(xp, sampler.g0.dtype)
+        wide = _at_probe(sampler, i, k, rounding.wide[k][i], task.tolerance(sampler.g0.dtype), wide_eps, None)
+        if wide.status == "pass":
+            result.details.append(
+                f"the same rule evaluated in {dtype_name(sampler.g0.dtype)} at this input agrees with the numerical"
+                f" derivative: the {dtype_name(task.inputs[i].dtype)} result loses more digits than this formula's"
+                " own rounding explains here (cancellation that a rearranged formula would avoid?)"
+            )
     if result.status == "fail" and not result.diagnosis:
-        hint = diagnose.broadcast_hint(task.names[i], shape, tuple(sampler.out.shape))
+        hint = diagnose.broadcast_hint(task.names[i], tuple(task.inputs[i].shape), tuple(sampler.out.shape))
         if hint:
             result.details.append(hint)
     return result
+
+
+def _at_probe(
+    sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, rounding: Array | None
+) -> CheckResult:
+    task, xp = sampler.task, sampler.xp
+    shape = tuple(task.inputs[i].shape)
+    if task.mode == "full":
+        numeric = sampler.rev_numeric[i]
+        column = Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric)))
+        compared = compare(xp, analytic, column, tol, a_eps, rounding)
+        return to_result(xp, "rev", task.names[i], compared, shape, tol, task.mode, sampler.axis_sizes())
+    return projected_rev(sampler, i, k, analytic, tol, a_eps, shape, rounding)

@@ -65,6 +65,8 @@ class Sampler:
         self.probes = Probes.draw(task, out, self.g0.dtype)
         # whether samples along a probe are judged by how well <v, J u> is known (when a VJP exists)
         self.judge = False
+        # the rule's own rounding in low precision (gradlab.check.rounding), when measured
+        self.rounding: Any = None
         self.along_cache: dict[tuple[int, int], Samples] = {}
         self.room_cache: dict[tuple[int, int], float] = {}
 

@@ -6,7 +6,8 @@ An analytic value ``a`` passes against a numeric one ``n`` with error estimate `
 
 ``e`` is the numerical method's estimate of its own error, so a rough numerical derivative widens
 the limit instead of raising a false alarm; the last term is the rounding an analytic rule in
-``a.dtype`` cannot avoid (cancellation in a float32 softmax, say).
+``a.dtype`` cannot avoid (cancellation in a float32 softmax, say). A float32 rule's limit grows
+further by the rounding measured for that formula at that input (:mod:`gradlab.check.rounding`).
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ def resolve(dtype: Any, rtol: float | None, atol: float | None) -> Tolerance:
     return Tolerance(rtol=base.rtol if rtol is None else rtol, atol=base.atol if atol is None else atol)
 
 
-def elementwise_limit(xp: Any, numeric: Array, error: Array, tol: Tolerance, analytic_eps: float) -> Array:
+def elementwise_limit(
+    xp: Any, numeric: Array, error: Array, tol: Tolerance, analytic_eps: float, rounding: Array | None = None
+) -> Array:
+    """The limit of each element; ``rounding`` is the rule's own measured rounding there
+    (:mod:`gradlab.check.rounding`), already with its safety factor."""
     scale = xp.max(xp.abs(numeric)) if numeric.size else 0.0
-    return (
+    limit = (
         tol.atol + tol.rtol * xp.abs(numeric) + NUMERIC_ERROR_SAFETY * error + ANALYTIC_ROUNDING * analytic_eps * scale
     )
+    return limit if rounding is None else limit + rounding
 
 
 def projected_limit(
