@@ -11,10 +11,12 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, given, reject, seed, settings
 from hypothesis.errors import Unsatisfiable
 
@@ -129,6 +131,8 @@ def fuzz_op(
     last_failure: list[tuple[Example, GradCheckReport]] = []
     started = time.perf_counter()
     timed_out: list[OpTimeout] = []
+    first_kinds: dict[str, set[str]] = {}
+    outside: list[str] = []  # why the forward refused the examples it did (a domain_by_forward spec)
 
     @settings(
         max_examples=max_examples,
@@ -144,7 +148,10 @@ def fuzz_op(
     def run(example: Example) -> None:
         if not timed_out:  # once an op hangs, every further example fails at once (fast shrinking)
             try:
-                with _time_limit(timeout, op.name):
+                with time_limit(timeout, op.name):
+                    if spec.domain_by_forward and _outside(op, example, outside):
+                        outcome.rejected += 1
+                        reject()
                     report = check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
             except OpTimeout as exc:
                 timed_out.append(exc)
@@ -155,7 +162,9 @@ def fuzz_op(
             reject()
         if not last_failure:  # once a failure is found, the rest is shrinking, not new examples
             _count(outcome, report, progress, op.name, max_examples)
-        if report.status == "fail":
+        # shrinking keeps the failure found first: a smaller example that fails another check
+        # (a kink the shrunk values landed on) is not the same bug
+        if report.status == "fail" and first_kinds.setdefault("checks", _kinds(report)) <= _kinds(report):
             last_failure.append((example, report))
             raise _Failed(report.format())
 
@@ -168,10 +177,16 @@ def fuzz_op(
             report = check_example(op, spec, example, mode="full", seed_=seed_, device=device)
         outcome.failure = Failure(example=example, report=report, seed=seed_, blob=_blob(exc))
     except Unsatisfiable:
-        outcome.error = (
-            f"{op.name}: the forward returned NaN or Inf for every example drawn from its domain;"
-            " check the forward, or narrow the domains of its spec"
-        )
+        if outside:
+            outcome.error = (
+                f"{op.name}: the forward refused nearly every example drawn from its spec; the last time:"
+                f" {outside[-1]}. Pin the shapes with a spec"
+            )
+        else:
+            outcome.error = (
+                f"{op.name}: the forward returned NaN or Inf for every example drawn from its domain;"
+                " check the forward, or narrow the domains of its spec"
+            )
     except OpTimeout as exc:
         outcome.error = str(exc)
     except GradlabError as exc:
@@ -202,7 +217,7 @@ def fuzz_ops(
 
 
 @contextmanager
-def _time_limit(seconds: float | None, name: str) -> Any:
+def time_limit(seconds: float | None, name: str) -> Any:
     """Raise :class:`OpTimeout` after ``seconds`` (on the main thread of a POSIX system)."""
     usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
@@ -224,12 +239,31 @@ def _time_limit(seconds: float | None, name: str) -> Any:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _kinds(report: GradCheckReport) -> set[str]:
+    return {r.check for r in report.failures}
+
+
+def _outside(op: Op, example: Example, why: list[str]) -> bool:
+    """Whether the forward raises on the example (keeping the reason in ``why``)."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            op(*example.inputs, **example.params)
+    except Exception as exc:  # the user's forward decides its own domain here
+        why[:] = [f"{type(exc).__name__}: {exc}"]
+        return True
+    return False
+
+
 def _count(outcome: OpOutcome, report: GradCheckReport, progress: Progress | None, name: str, planned: int) -> None:
     outcome.examples += 1
     if progress is not None:
         progress(name, min(outcome.examples, planned), planned)
     if report.status == "nondiff":
         outcome.nondiff += 1
+    if report.warnings:
+        outcome.warnings += 1
+        outcome.warning = outcome.warning or report.warnings[0]
     for r in report.results:
         if r.status == "pass":
             outcome.worst_ratio[r.check] = max(outcome.worst_ratio.get(r.check, 0.0), r.worst_ratio)

@@ -34,6 +34,8 @@ class OpOutcome:
     error: str | None = None
     xfail: str | None = None
     seconds: float = 0.0
+    warnings: int = 0  # examples with a warning (legal but suspect, e.g. a float32 input's float64 gradient)
+    warning: str | None = None  # the first one's text
 
     @property
     def status(self) -> str:
@@ -41,7 +43,7 @@ class OpOutcome:
             return "error"
         if self.xfail:
             return "xfail" if self.failure else "xpass"
-        return "fail" if self.failure else "pass"
+        return "fail" if self.failure else "warning" if self.warnings else "pass"
 
 
 def format_outcome(outcome: OpOutcome, reproduce: str | None = None, max_rows: int = 8) -> str:
@@ -62,6 +64,8 @@ def format_outcome(outcome: OpOutcome, reproduce: str | None = None, max_rows: i
             lines.insert(1, f"expected to fail: {outcome.xfail}")
     else:
         lines = [f"{head}: {outcome.status} ({outcome.examples} examples)"]
+        if outcome.warning:
+            lines.append(f"warning ({outcome.warnings} examples): {outcome.warning}")
     if reproduce and (outcome.error or outcome.failure is not None):
         lines.append(f"reproduce: {reproduce}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ One TOML table per op::
     kinks = [0.0]                    # elementwise points where the op is not differentiable
     checks = ["rev", "fwd", "adj", "form"]
     xfail = "reason"                 # an expected failure
+    domain_by_forward = true         # examples the forward raises on are skipped (inferred specs)
 
 Every field is validated on load; an error names the file, the op and the field.
 """
@@ -101,6 +102,9 @@ class Spec:
     max_dims: int = 3
     min_side: int = 1
     max_side: int = 4
+    # examples on which the forward raises are outside the op's domain: skipped, not failed (an
+    # inferred spec knows the shapes only up to what the forward checks, e.g. a stride that divides)
+    domain_by_forward: bool = False
     source: str = "<inline>"
 
     @property
@@ -143,7 +147,7 @@ def parse_spec(op: str, table: Any, source: str = "<inline>") -> Spec:
     if not isinstance(table, Mapping):
         raise fail("", f"expected a table of fields, got {type(table).__name__}")
     known = {"shape", "inputs", "params", "dtypes", "tolerance", "kinks", "checks", "xfail", "batch", "broadcast",
-             "max_dims", "min_side", "max_side", "doc"}  # fmt: skip
+             "max_dims", "min_side", "max_side", "doc", "domain_by_forward"}  # fmt: skip
     for key in table:
         if key not in known:
             raise fail(key, f"unknown field; the fields are {', '.join(sorted(known))}")
@@ -199,13 +203,14 @@ def parse_spec(op: str, table: Any, source: str = "<inline>") -> Spec:
         if not isinstance(value, int) or value < lowest:
             raise fail(key, f"expected an integer >= {lowest}")
         ints[key] = value
-    for key in ("batch", "broadcast"):
-        if not isinstance(table.get(key, True), bool):
+    for key in ("batch", "broadcast", "domain_by_forward"):
+        if not isinstance(table.get(key, key != "domain_by_forward"), bool):
             raise fail(key, "expected true or false")
     return Spec(
         op=op, shape=shape, inputs=inputs, params=params, dtypes=dtypes, tolerance=tolerance,
         kinks=tuple(float(k) for k in kinks), checks=checks, xfail=xfail, batch=table.get("batch", True),
-        broadcast=table.get("broadcast", True), source=source, **ints,
+        broadcast=table.get("broadcast", True), domain_by_forward=table.get("domain_by_forward", False),
+        source=source, **ints,
     )  # fmt: skip
 
 
