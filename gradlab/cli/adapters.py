@@ -19,34 +19,33 @@
    ``raise NotImplementedError`` are skipped.
 3. **course** -- CS231n layer pairs ``foo_forward(x, ...) -> (out, cache)`` with
    ``foo_backward(dout, cache) -> grads`` (the gradients of the forward's array arguments in
-   order; one array when there is one). Arguments named ``*_param`` (``bn_param``,
-   ``dropout_param``) are config dicts, not differentiated: every call gets a fresh copy of
-   :data:`CONFIG`. Arguments with a default keep it. And ``*_loss(x, y) -> (loss, dx)``
+   order; one array when there is one); a variant ``foo_backward_alt`` pairs with ``foo_forward``
+   too. Arguments named ``*_param`` (``conv_param``, ``bn_param``) are config dicts and ``G`` an
+   integer, not differentiated: every call gets a fresh dict of values drawn from
+   :mod:`gradlab.cli.conventions`. Arguments with a default keep it. And ``*_loss(x, y) -> (loss, dx)``
    (style ``"loss"``): x (N, C) scores, y (N,) integer labels in [0, C), checked as the forward
    ``loss`` with the VJP ``g * dx``.
 
 Each ``*_op`` maker returns ``(op, its own spec, problem)``: the op is None when ``problem`` says why
-it cannot be checked.
+it cannot be checked; it raises :class:`~gradlab.cli.infer.Unfinished` for code not written yet.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import inspect
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradlab.cli.infer import required_args
+from gradlab.cli import conventions
+from gradlab.cli.infer import Unfinished, required_args
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, SpecError, parse_spec
 
-# every course config dict (``*_param``) is a fresh deep copy of this (the forward may mutate it)
-CONFIG: dict[str, Any] = {"mode": "train", "p": 0.5, "seed": 0, "stride": 1, "pad": 1, "pool_height": 2,
-                          "pool_width": 2}  # fmt: skip
 LOSS_SIGNATURE = "(n,c),(n)->()"
 
 
@@ -109,7 +108,7 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             return None, None, str(exc)
     for method in (forward_name, reverse):
         if method and is_stub(getattr(cls, method)):
-            return None, spec, f"{name}.{method} is not implemented yet (it only raises NotImplementedError)"
+            raise Unfinished(f"{name}.{method} is not written yet (its body is only pass or raise NotImplementedError)")
     if not reverse:
         return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
     try:
@@ -149,13 +148,12 @@ class Node:
         return self.cached_data
 
 
-def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_name: str) -> tuple:
+def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_name: str, backward_name: str) -> tuple:
     for p in inspect.signature(forward).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.KEYWORD_ONLY) and p.default is p.empty:
             return None, None, f"{forward_name} takes {p}: give its arrays one named parameter each"
-    order = required_args(forward)  # arrays and config dicts, in order
-    arrays = [n for n in order if not n.endswith("_param")]
-    backward_name = forward_name.replace("_forward", "_backward", 1)
+    order = required_args(forward)  # arrays, config dicts and integers, in order
+    arrays = [n for n in order if not conventions.is_config(n)]
     if not callable(backward):
         args = ", ".join(arrays)
         return None, None, f"found {forward_name} but no {backward_name}(dout, cache) returning the gradients of {args}"
@@ -164,8 +162,8 @@ def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_nam
 
     def call(xs: Sequence[Any], params: dict[str, Any]) -> tuple[Any, Any]:
         given = dict(zip(arrays, xs, strict=True))
-        args = [given[n] if n in given else copy.deepcopy(CONFIG) for n in order]
-        result = forward(*args, **params)
+        args = [given[n] if n in given else conventions.value(n, params) for n in order]
+        result = forward(*args)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{forward_name} returned {type(result).__name__}, not the pair (out, cache)")
         return result
@@ -208,6 +206,8 @@ def loss_op(name: str, loss: Callable[..., Any], shown: str) -> tuple:
 def as_array(out: Any, xs: Sequence[Any], cast: bool = False) -> Any:
     """A Python float (or, with ``cast``, any scalar) as a 0-d array of the inputs' float dtype."""
     dtype = next((x.dtype for x in xs if isinstance(x, np.ndarray) and x.dtype.kind == "f"), np.float64)
+    if out is None:  # not written yet: the caller says so
+        return None
     if isinstance(out, float) or (cast and np.ndim(out) == 0 and not isinstance(out, (tuple, list))):
         return np.asarray(out, dtype=dtype)
     return out
@@ -220,3 +220,43 @@ def arity_problem(op: Op, spec: Spec) -> str | None:
         f"the spec from {spec.source} has {len(spec.inputs)} inputs but {op.name} takes {len(op.arg_names)} arrays"
         f" ({', '.join(op.arg_names)}): give one input per array, in order"
     )
+
+
+def first_call(op: Op, spec: Spec) -> None:
+    """Call the forward and the reverse rule once, at sizes the spec allows: raises
+    :class:`~gradlab.cli.infer.Unfinished` when either is not written yet (returns None for the
+    output or for a gradient, or raises NotImplementedError). Other errors are left to the check."""
+    rng = np.random.default_rng(0)
+    dims, _ = _signature_dims(spec.shape)
+    size = {d: s for d, s in zip(dict.fromkeys(d for g in dims for d in g), (5, 4, 3, 6, 7, 2, 8, 9), strict=False)}
+    size["1"] = 1
+    xs = []
+    for x, group in zip(spec.inputs, dims, strict=True):
+        shape = tuple(size.get(d.rstrip("?"), 1) if not d.isdigit() else int(d) for d in group)
+        if x.domain == "labels":
+            xs.append(rng.integers(0, size.get(x.classes or "", 1), size=shape))
+        else:
+            low, high = x.bounds
+            xs.append(rng.uniform(max(low, -2.0), min(high, 2.0), size=shape))
+    try:
+        out = op(*xs)
+        grads = None if out is None else op.vjp(np.ones_like(out), *xs, out=out)
+    except NotImplementedError as exc:
+        raise Unfinished(f"{op.name} raises NotImplementedError: not written yet") from exc
+    except Exception:  # a rule that crashes is checked, and the check reports it
+        return
+    if out is None:
+        raise Unfinished(f"{op.name}'s forward returns None for its output")
+    grads = grads if isinstance(grads, (tuple, list)) else [grads]
+    if len(grads) == len(xs):
+        missing = [spec.inputs[i].name for i in spec.wrt if grads[i] is None]
+    else:
+        missing = [] if all(g is not None for g in grads) else [spec.inputs[i].name for i in spec.wrt]
+    if missing:
+        raise Unfinished(f"{op.name}'s backward returns None for the gradient of {', '.join(missing)}")
+
+
+def _signature_dims(signature: str) -> tuple[list[list[str]], list[str]]:
+    ins, out = signature.split("->")
+    groups = [g.split(",") if g else [] for g in re.findall(r"\(([^)]*)\)", ins)]
+    return groups, [d for d in re.findall(r"\(([^)]*)\)", out)[0].split(",") if d]

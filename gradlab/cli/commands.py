@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-# 0: every check passed; 1: a rule is wrong (or an op could not be checked); 2: the command could not run
+# 0: every finished rule is right; 1: a rule is wrong, or an op could not be checked (with --strict also a
+# warning or an unfinished function); 2: the command could not run
 EXIT_OK, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
 
 
@@ -43,11 +44,12 @@ def _targets(args: argparse.Namespace) -> list[Any]:
 
         for path in args.paths:
             module = path.split("::", 1)[0]
-            for found in discover(path):
+            for found in discover(path, timeout=getattr(args, "timeout", None) or None):
                 targets.append(
                     Checked(
                         name=found.name, style=found.style, source=found.source, select=f"{module}::{found.name}",
                         op=found.op, spec=found.spec, inferred=found.inferred, problem=found.problem,
+                        unfinished=found.unfinished, pin=found.pin,
                     )
                 )  # fmt: skip
     chosen = select(targets, args.pattern)
@@ -76,7 +78,7 @@ def run_check(args: argparse.Namespace) -> int:
     session = Session(
         targets=targets, dtypes=("float64", "float32") if args.dtype == "all" else (args.dtype,),
         examples=args.examples or PROFILES[args.profile], seed=args.seed, mode=args.mode,
-        device=args.device, profile=args.profile, timeout=args.timeout or None,
+        device=args.device, profile=args.profile, timeout=args.timeout or None, strict=args.strict,
     )  # fmt: skip
     console = _console(args)
     for path in (args.json, args.junit_xml):
@@ -104,10 +106,8 @@ def run_check(args: argparse.Namespace) -> int:
         console.print(console_report.summary_table(session))
     for panel in console_report.problems(session):
         console.print(panel)
-    if args.verbose:
-        for t in session.targets:
-            if t.inferred:
-                console.print(f"[italic]{t.name}: {t.inferred}[/]")
+    for line in console_report.notes(session, verbose=args.verbose):
+        console.print(line)
     console.print(console_report.verdict(session))
     from gradlab.cli.report_files import to_json, to_junit, write_atomic
 

@@ -21,6 +21,8 @@ STATUS_STYLE = {
     "error": ("ERROR", "bold red"),
     "xfail": ("xfail", "yellow"),
     "xpass": ("XPASS", "yellow"),
+    "warning": ("warning", "yellow"),
+    "unfinished": ("unfinished", "yellow"),
 }
 
 
@@ -30,8 +32,8 @@ def summary_table(session: Session) -> Table:
                             ("skipped", "right"), ("worst rel err", "right"), ("status", "left")):  # fmt: skip
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for t in session.targets:
-        if t.problem or not t.outcomes:
-            table.add_row(t.name, "-", "-", "-", "-", "-", _status("error"))
+        if t.problem or t.unfinished or not t.outcomes:
+            table.add_row(t.name, "-", "-", "-", "-", "-", _status(t.status))
             continue
         for o in t.outcomes:
             skipped = f"{o.nondiff}" + (f" (+{o.rejected} invalid)" if o.rejected else "")
@@ -48,6 +50,8 @@ def _status(status: str) -> Text:
 def problems(session: Session) -> Iterator[RenderableType]:
     """A panel for every op that failed, crashed or could not be checked."""
     for t in session.targets:
+        if t.unfinished:
+            continue  # one line each, in notes()
         if t.problem:
             yield Panel(
                 Text(t.problem), title=f"[bold red]{t.name}[/]: cannot be checked", subtitle=t.source, expand=False
@@ -77,7 +81,7 @@ def failure_panel(session: Session, t: Checked, o: OpOutcome) -> Panel:
     if passed:
         parts.append(Text("passed: " + ", ".join(passed), style="green"))
     if t.inferred:
-        parts.append(Text(t.inferred, style="italic"))
+        parts.append(Text(f"{t.inferred}; {t.pin}" if t.pin else t.inferred, style="italic"))
     parts.append(Text.assemble(("reproduce: ", "bold"), (session.reproduce(t, o), "cyan")))
     failed = ", ".join(sorted({r.check for r in report.failures}))
     title = f"[bold red]{escape(t.name)}[/] {escape(f'[{o.dtype}]')}: {failed} failed"
@@ -138,10 +142,34 @@ def _mismatch_table(r: CheckResult) -> Table:
     return table
 
 
+def notes(session: Session, verbose: bool = False) -> Iterator[Text]:
+    """One line per unfinished function and per warning; the shapes every module op was checked at
+    (how its spec was found: inferred, a convention, a table)."""
+    for t in session.targets:
+        if t.unfinished:
+            yield Text.assemble((f"{t.name}: unfinished", "yellow"), f" — {t.unfinished} ({t.source})")
+        for o in t.outcomes:
+            if o.warning and o.failure is None and not o.error:
+                yield Text.assemble(
+                    (f"{t.name} [{o.dtype}]: warning", "yellow"),
+                    f" — {o.warning} ({o.warnings} of {o.examples} examples)",
+                )
+    for t in session.targets:
+        if t.style == "registry" and not verbose:
+            continue
+        if t.inferred:
+            pin = f"; {t.pin}" if verbose and t.pin else ""
+            yield Text(f"{t.name}: {t.inferred}{pin}", style="italic")
+        elif t.spec is not None and t.style != "registry":
+            yield Text(f"{t.name}: shapes from {t.spec.source}: {t.spec.shape}", style="italic")
+
+
 def verdict(session: Session) -> Text:
     counts: dict[str, int] = {}
     for t in session.targets:
         counts[t.status] = counts.get(t.status, 0) + 1
     parts = [f"{n} {STATUS_STYLE[s][0].lower()}" for s, n in sorted(counts.items())]
     style = "bold green" if session.exit_code == 0 else "bold red"
+    if session.strict and session.exit_code:
+        parts.append("--strict: warnings and unfinished functions count")
     return Text(f"{len(session.targets)} ops: " + ", ".join(parts), style=style)

@@ -25,9 +25,20 @@ from pathlib import Path
 from types import ModuleType
 
 from gradlab.check.form import describe_exception
-from gradlab.cli.adapters import arity_problem, class_methods, class_op, course_op, gradlab_op, loss_op, source_line
-from gradlab.cli.infer import infer_shapes, quiet, required_args
+from gradlab.cli import conventions
+from gradlab.cli.adapters import (
+    arity_problem,
+    class_methods,
+    class_op,
+    course_op,
+    first_call,
+    gradlab_op,
+    loss_op,
+    source_line,
+)
+from gradlab.cli.infer import Unfinished, infer_shapes, quiet, required_args
 from gradlab.errors import GradlabError
+from gradlab.fuzz.driver import OpTimeout, time_limit
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, SpecError, load_specs
 
@@ -50,17 +61,20 @@ class Target:
     spec: Spec | None
     style: str
     source: str
-    inferred: str | None = None
+    inferred: str | None = None  # how the shapes were found, when no spec gave them
+    pin: str | None = None  # how to pin them instead
     problem: str | None = None
+    unfinished: str | None = None  # the user's code is not written yet: what is missing
     aliases: tuple[str, ...] = field(default=(), repr=False)
 
 
-def discover(path: str | Path, select: str | None = None) -> list[Target]:
+def discover(path: str | Path, select: str | None = None, timeout: float | None = None) -> list[Target]:
     """The ops of the module at ``path`` (``"file.py"`` or ``"file.py::name"``), sorted by line.
 
     Raises :class:`DiscoveryError` for a problem with the whole file (missing, not Python, a
     syntax or import error, nothing to check, an unknown ``::name``, an invalid ``<module>.toml``);
-    a problem of one op is its target's ``problem``.
+    a problem of one op is its target's ``problem``, code not written yet its ``unfinished``.
+    Every call of the user's code while inspecting an op runs under ``timeout`` seconds.
     """
     text = str(path)
     if "::" in text:
@@ -92,7 +106,7 @@ def discover(path: str | Path, select: str | None = None) -> list[Target]:
                 f"{text}: no op named {select!r}; the ops found are {', '.join(names)}."
                 f" Use {text}::NAME with one of these names."
             )
-    return [c.build(specs.get(c.name)) for c in found]
+    return [c.build(specs.get(c.name), timeout) for c in found]
 
 
 # ---- importing ------------------------------------------------------------------------------
@@ -174,38 +188,54 @@ class _Candidate:
     aliases: tuple[str, ...]
     make: Callable[[], tuple[Op | None, Spec | None, str | None]]  # op, own spec, problem
     pin: str  # how to pin a spec, for the inferred text
+    config: tuple[str, ...] = ()  # a course forward's config arguments (conv_param, G)
 
-    def build(self, toml_spec: Spec | None) -> Target:
+    def build(self, toml_spec: Spec | None, timeout: float | None = None) -> Target:
         target = Target(self.name, None, None, self.style, self.source, aliases=self.aliases)
         try:
-            op, spec, target.problem = self.make()
+            self._build(target, toml_spec, timeout)
+        except Unfinished as exc:
+            target.op, target.unfinished = None, str(exc)
+        except OpTimeout:
+            target.op, target.problem = (
+                None,
+                (
+                    f"{self.name}: one call of its code took more than {timeout:g} s while gradlab inspected it"
+                    " (does it hang?); raise the limit with --timeout"
+                ),
+            )
         except (Exception, SystemExit) as exc:  # a user's code misbehaving while being inspected
-            target.problem = describe_exception(f"inspecting {self.name}", exc)
-            return target
+            target.op, target.problem = None, describe_exception(f"inspecting {self.name}", exc)
+        if target.problem and not target.problem.endswith("."):
+            target.problem += "."
+        return target
+
+    def _build(self, target: Target, toml_spec: Spec | None, timeout: float | None) -> None:
+        with time_limit(timeout, self.name):
+            op, spec, target.problem = self.make()
         target.op, target.spec = op, _without_spaces(toml_spec or spec)
         if op is not None and target.spec is None:
-            try:
-                shapes = infer_shapes(op)
-            except (Exception, SystemExit) as exc:  # a user's object misbehaving in a way _try did not expect
-                shapes = describe_exception(f"searching the shapes of {self.name}", exc)
+            shapes = infer_shapes(op, hint=conventions.shape_hint(self.name), timeout=timeout)
             if isinstance(shapes, str):
                 target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
-            else:
-                checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
-                target.spec = shapes.spec(self.name, checks, self.source)
-                target.inferred = f"shapes inferred: {shapes.describe()}; {self.pin}"
+                return
+            checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
+            target.spec = shapes.spec(self.name, checks, self.source, conventions.param_table(self.config))
+            config = conventions.describe(self.config)
+            target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
+            target.pin = self.pin
         elif op is not None and target.spec is not None:
             target.problem = arity_problem(op, target.spec)
             target.op = None if target.problem else op
             if self.style == "loss" and toml_spec is None:
                 x, y = op.arg_names
                 target.inferred = (
-                    f"shapes from the *_loss convention: {x} (n, c) scores, {y} (n,) integer labels in [0, c);"
-                    f" {self.pin}"
+                    f"shapes from the *_loss convention: {x} (n, c) scores, {y} (n,) integer labels in [0, c)"
                 )
-        if target.problem and not target.problem.endswith("."):
-            target.problem += "."
-        return target
+                target.pin = self.pin
+        if target.op is not None and target.spec is not None:
+            with time_limit(timeout, self.name), quiet():
+                first_call(target.op, target.spec)  # raises Unfinished for code not written yet
 
 
 def _without_spaces(spec: Spec | None) -> Spec | None:
@@ -226,16 +256,16 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
         if id(value) in seen:
             continue
         try:
-            made = _candidate(attr, value, module, members, classes, shown, toml_hint)
+            made = _candidates_of(attr, value, module, members, classes, shown, toml_hint)
         except Exception:  # an odd object at module level: not an op
-            made = None
-        if made is not None:
+            made = []
+        if made:
             seen.add(id(value))
-            found.append(made)
+            found += made
     return found
 
 
-def _candidate(attr, value, module, members, classes, shown, toml_hint) -> _Candidate | None:
+def _candidates_of(attr, value, module, members, classes, shown, toml_hint) -> list[_Candidate]:
     mine = module.__name__
     if isinstance(value, Op) and (
         getattr(value.forward, "__module__", None) == mine
@@ -243,26 +273,44 @@ def _candidate(attr, value, module, members, classes, shown, toml_hint) -> _Cand
     ):
         line = source_line(value.forward)
         pin = f"pin them with an inline spec (op(..., spec={{...}})) or a [{value.name}] table in {toml_hint}"
-        return _Candidate(value.name, "gradlab", line, f"{shown}:{line}", (attr,), lambda: gradlab_op(value), pin)
+        return [_Candidate(value.name, "gradlab", line, f"{shown}:{line}", (attr,), lambda: gradlab_op(value), pin)]
     if inspect.isclass(value) and value in classes:
         methods = class_methods(value, classes)
         if methods is None:
-            return None
+            return []
         line = source_line(value)
         pin = f"pin them with a class attribute spec = {{...}} or a [{value.__name__}] table in {toml_hint}"
         make = lambda: class_op(value, methods, shown)  # noqa: E731
-        return _Candidate(value.__name__, "class", line, f"{shown}:{line}", (), make, pin)
+        return [_Candidate(value.__name__, "class", line, f"{shown}:{line}", (), make, pin)]
     if not (inspect.isfunction(value) and value.__module__ == mine):
-        return None
+        return []
     match = re.fullmatch(r"(\w+?)_forward(\w*)", attr)
-    name = match.group(1) + match.group(2) if match else attr
-    pin = f"pin them with a [{name}] table in {toml_hint}"
     if match:
-        backward = dict(members).get(f"{match.group(1)}_backward{match.group(2)}")
-        line = source_line(value)
-        make = lambda: course_op(name, value, backward, attr)  # noqa: E731
-        return _Candidate(name, "course", line, f"{shown}:{line}", (attr,), make, pin)
+        return _course_pairs(attr, value, match.group(1), match.group(2), dict(members), shown, toml_hint)
     if attr.endswith("_loss") and len(required_args(value)) == 2:
         line = source_line(value)
-        return _Candidate(attr, "loss", line, f"{shown}:{line}", (), lambda: loss_op(attr, value, shown), pin)
-    return None
+        pin = f"pin them with a [{attr}] table in {toml_hint}"
+        return [_Candidate(attr, "loss", line, f"{shown}:{line}", (), lambda: loss_op(attr, value, shown), pin)]
+    return []
+
+
+def _course_pairs(attr, forward, stem, suffix, members, shown, toml_hint) -> list[_Candidate]:
+    """``foo_forward`` with ``foo_backward``, and with each variant ``foo_backward_alt`` (its own op)."""
+    backwards = [f"{stem}_backward{suffix}"]
+    if not suffix:
+        variants = (n for n in members if n.startswith(f"{stem}_backward_") and n != backwards[0])
+        backwards += sorted(n for n in variants if inspect.isfunction(members[n]))
+    config = tuple(a for a in required_args(forward) if conventions.is_config(a))
+    found = []
+    for backward_name in backwards:
+        name = stem + suffix + backward_name[len(f"{stem}_backward{suffix}") :]
+        backward = members.get(backward_name)
+        alias = (attr,) if backward_name == backwards[0] else (backward_name,)
+        line = source_line(forward if backward_name == backwards[0] or backward is None else backward)
+        pin = f"pin them with a [{name}] table in {toml_hint}"
+
+        def make(backward=backward, backward_name=backward_name, name=name) -> tuple:
+            return course_op(name, forward, backward, attr, backward_name)
+
+        found.append(_Candidate(name, "course", line, f"{shown}:{line}", alias, make, pin, config))
+    return found

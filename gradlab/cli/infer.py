@@ -1,10 +1,21 @@
-"""Inferring the input shapes of an op without a spec, by asking the op itself.
+"""Inferring the input shapes of an op without a spec, by asking its forward.
 
-:func:`infer_shapes` tries small ranks (0 to 3, the lowest total first) and, for each, labellings of
-the dimensions with shared sizes (the most distinct labels first, each label a distinct prime so no
-size is the product of others), and keeps the first assignment on which the forward runs, returns
-a finite floating array, and the backward returns one gradient of matching shape per array
-argument. A course module's ``affine_forward(x, w, b)`` comes out as ``x (n, d), w (d, m), b (m,)``.
+Only the forward is asked (the backward's errors are what the check reports, with its diagnosis),
+within a budget of tries, each call under the per-call time limit:
+
+1. an *elementwise* op (same-shape inputs, each output entry moved only by its own input entry)
+   takes inputs of any shape, the same for every input;
+2. otherwise rank tuples up to :data:`MAX_RANK` per array are tried, non-scalar arrays first and
+   the lowest total rank first, with every dimension one size; on the first that runs, the
+   dimensions are *split*: each one, then each pair, gets a fresh size of its own while the forward
+   still runs; what cannot be split shares a label (``x (n, d), w (d, m), b (m,)``);
+3. a labelling that ties a layer's batch dimension to a parameter (``x (n,)`` with ``gamma (n,)``:
+   square or degenerate) is not informative; the search goes on to higher ranks. Where the forward
+   accepts several (a matmul of vectors and of matrices), the first on which the reverse rule runs
+   without raising is kept: only its crashes count, never the shapes it returns, so a wrong
+   gradient shape is reported by the check, not avoided here.
+
+The labels found are the symbolic signature the fuzzer draws many sizes from.
 """
 
 from __future__ import annotations
@@ -13,7 +24,6 @@ import contextlib
 import inspect
 import io
 import itertools
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,29 +32,37 @@ from typing import Any
 import numpy as np
 
 from gradlab.check.form import describe_exception
+from gradlab.fuzz.driver import OpTimeout, time_limit
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, parse_spec
 
-MAX_RANK = 3
-SIZES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+MAX_RANK = 5
+BASE = 6  # every dimension's size before the split
+FRESH = (7, 4, 9, 8, 5, 10, 3, 11, 12, 13, 2, 14)  # sizes a split dimension tries (odd and even: strides)
+FRESH_TRIES = 4
+MAX_TRIES = 2000  # forward calls, not seconds: the same search on every machine
+EXTRA_RANK = 3  # after a first uninformative labelling, ranks this much higher are still tried
 BATCH_PROBES = ((4,), (6, 4))
-LETTERS = "ndmkpqrstuvwxyzabcefghijlo"  # labels, cs231n's (N, D), (D, M) first
-MAX_CALLS = 3000
-TIME_BUDGET = 2.0
+# labels by the first array's rank: cs231n's x (N, D), w (D, M); x (N, C, H, W), w (F, C, HH, WW)
+LETTERS = {4: ("n", "c", "h", "w", "f", "hh", "ww", *"kpqrstuvyzabdegijlmo")}
+OTHER_LETTERS = "ndmkpqrstuvxyzabcefghijlo"
 
 
-# ---- inferring shapes -----------------------------------------------------------------------
+class Unfinished(Exception):
+    """The user's code is not written yet: it returns None or raises NotImplementedError."""
 
 
 @dataclass
 class Shapes:
-    """Labelled core shapes an op accepted, e.g. x (n, d), w (d, m), b (m,)."""
+    """Labelled core shapes an op accepted, e.g. x (n, d), w (d, m), b (m,); "1" is a literal 1."""
 
     names: tuple[str, ...]
     labels: tuple[tuple[str, ...], ...]
     out: tuple[str, ...] | None
     domain: str = "real"
     batch: bool = False
+    elementwise: bool = False
+    sizes: tuple[tuple[int, ...], ...] = ()  # the sizes it ran at
 
     def signature(self) -> str:
         outs = ",".join(self.out) if self.out is not None else ""
@@ -53,7 +71,7 @@ class Shapes:
     def describe(self) -> str:
         same = ", the same for every input" if len(self.names) > 1 else ""
         batch = len(BATCH_PROBES[-1])
-        if self.batch and not any(self.labels):
+        if self.elementwise:
             text = f"{', '.join(self.names)} of any shape (up to {batch} dimensions){same}"
         else:
             text = ", ".join(f"{n} {_shape_text(dims)}" for n, dims in zip(self.names, self.labels, strict=True))
@@ -62,14 +80,19 @@ class Shapes:
             text += "; values positive (the forward gives NaN or Inf on negative ones)"
         return text
 
-    def spec(self, name: str, checks: Sequence[str], source: str) -> Spec:
+    def spec(self, name: str, checks: Sequence[str], source: str, params: dict[str, Any] | None = None) -> Spec:
+        rank = max((len(d) for d in self.labels), default=0)
         table = {
             "shape": self.signature(),
             "batch": self.batch,
             "broadcast": False,
             "max_dims": len(BATCH_PROBES[-1]),
+            # rank-4 inputs of side 4 are already 256 entries: keep the examples quick to check
+            "max_side": 4 if rank <= 2 else 3,
             "inputs": [{"name": n, "domain": self.domain} for n in self.names],
             "checks": list(checks),
+            "params": params or {},
+            "domain_by_forward": True,
         }
         return parse_spec(name, table, f"<shapes inferred for {source}>")
 
@@ -78,118 +101,246 @@ def _shape_text(dims: Sequence[str]) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-def infer_shapes(op: Op, budget: float = TIME_BUDGET, max_calls: int = MAX_CALLS) -> Shapes | str:
-    """Ask ``op`` which shapes its array arguments take: the first labelling that works, or why none did.
+def infer_shapes(
+    op: Op, hint: str | None = None, max_tries: int = MAX_TRIES, timeout: float | None = None
+) -> Shapes | str:
+    """The shapes ``op``'s forward accepts (see the module's docstring), or why none were found.
 
-    Searches ranks 0..3 per argument (lowest total first, balanced first), and for each rank tuple
-    the labellings of the dimensions by shared sizes (most distinct labels first, each label a
-    distinct prime size). A labelling works when the forward runs and returns a finite floating
-    array (values drawn real, then positive if real ones give NaN) and the VJP returns one
-    gradient of the matching shape per argument. Then probes whether leading batch dimensions,
-    the same on every input, work too.
+    ``hint`` is a signature's inputs to try first (``"(n,c,h,w),(1,c,1,1),(1,c,1,1)"``). Raises
+    :class:`Unfinished` when the forward returns None or raises NotImplementedError.
     """
     names = tuple(op.arg_names) if op.vjp_joint is not None else tuple(required_args(op.forward))
     if not names:
         return f"{op.name} has no array argument to differentiate"
-    rng = np.random.default_rng(0)
-    deadline = time.perf_counter() + budget
-    calls, ran, last = 0, "", ""  # ran: the last backward problem (the forward ran), last: the last problem
-    with quiet():
-        for dims in _assignments(len(names)):
-            if calls >= max_calls or time.perf_counter() > deadline:
-                return _not_found(op, names, calls, ran or last, bool(ran), stopped=True)
-            shapes = [tuple(SIZES[label] for label in d) for d in dims]
-            for domain in ("real", "positive"):
-                calls += 1
-                verdict, out = _try(op, shapes, domain, rng)
-                if verdict == "ok":
-                    batch = all(_try(op, [b + s for s in shapes], domain, rng)[0] == "ok" for b in BATCH_PROBES)
-                    return _shapes(names, dims, out, domain, batch)
-                if verdict != "nan":
-                    ran, last = (out if verdict == "backward" else ran), out
+    probe = _Probe(op, len(names), max_tries, timeout)
+    try:
+        with quiet():
+            found = (probe.hinted(hint) if hint else None) or probe.elementwise() or probe.search()
+    except OpTimeout:
+        return (
+            f"{op.name}'s forward took more than {timeout:g} s on arrays of at most {max(FRESH)} per side while"
+            " gradlab searched its input shapes (does it hang?); raise the limit with --timeout"
+        )
+    if found is None:
+        return probe.not_found(names)
+    keys, out, elementwise = found
+    return _named(names, keys, out, probe.domain, probe, elementwise)
+
+
+class _Probe:
+    """Calls of the forward on trial shapes, counted, with what went wrong last."""
+
+    def __init__(self, op: Op, n: int, max_tries: int, timeout: float | None) -> None:
+        self.op, self.n, self.max_tries, self.timeout = op, n, max_tries, timeout
+        self.tries, self.last, self.domain = 0, "", "real"
+        self.rng = np.random.default_rng(0)
+
+    def out_of_tries(self) -> bool:
+        return self.tries >= self.max_tries
+
+    def run(self, shapes: Sequence[tuple[int, ...]], xs: list[np.ndarray] | None = None) -> np.ndarray | None:
+        """The forward's output on arrays of ``shapes`` (or on ``xs``), or None when it does not run."""
+        self.tries += 1
+        for domain in ("real", "positive") if self.domain == "real" else ("positive",):
+            low, high = (-2.0, 2.0) if domain == "real" else (0.5, 2.0)
+            args = xs if xs is not None else [self.rng.uniform(low, high, size=s) for s in shapes]
+            try:
+                with time_limit(self.timeout, self.op.name):
+                    out = self.op(*args)
+            except NotImplementedError as exc:
+                raise Unfinished(describe_exception(f"{self.op.name}'s forward", exc)) from None
+            except (Exception, SystemExit) as exc:
+                self.last = describe_exception(f"{self.op.name}'s forward", exc)
+                return None
+            if out is None:
+                raise Unfinished(f"{self.op.name}'s forward returns None for its output")
+            if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f":
+                kind = f"a {out.dtype} array" if isinstance(out, (np.ndarray, np.generic)) else type(out).__name__
+                self.last = f"{self.op.name}'s forward returned {kind}, not a floating array"
+                return None
+            if np.all(np.isfinite(out)):
+                self.domain = domain
+                return np.asarray(out)
+            if xs is not None:
+                return None
+            self.last = f"{self.op.name}'s forward gave NaN or Inf"
+        return None
+
+    def hinted(self, hint: str) -> tuple | None:
+        groups = [[d.strip() for d in g.split(",") if d.strip()] for g in hint.strip("()").split("),(")]
+        if len(groups) != self.n:
+            return None
+        letters = list(dict.fromkeys(d for g in groups for d in g if d != "1"))
+        size = dict(zip(letters, FRESH, strict=False)) | {"1": 1}
+        shapes = [tuple(size[d] for d in g) for g in groups]
+        out = self.run(shapes)
+        if out is None:
+            return None
+        return tuple(tuple(g) for g in groups), _out_keys(out.shape, {s: d for d, s in size.items() if d != "1"}), False
+
+    def elementwise(self) -> tuple | None:
+        """Same-shape inputs, each output entry moved only by its own entry of the first input."""
+        shapes = [(BASE,)] * self.n
+        xs = [self.rng.uniform(-2.0, 2.0, size=s) for s in shapes]
+        out = self.run(shapes, xs)
+        if out is None or out.shape != (BASE,):
+            return None
+        for j in (1, 4):
+            moved = [x.copy() for x in xs]
+            moved[0][j] += 0.5
+            other = self.run(shapes, moved)
+            if other is None:
+                return None
+            changed = np.flatnonzero(other != out)
+            if changed.size and not np.array_equal(changed, [j]):
+                return None
+        return tuple(() for _ in range(self.n)), (), True
+
+    def search(self) -> tuple | None:
+        """The first informative labelling whose backward runs on it; else the first informative one
+        (the check then reports the backward's error); else the first at all."""
+        found: list[tuple] = []  # (labelling, informative)
+        first_total = 0
+        ranks = sorted(itertools.product(range(MAX_RANK + 1), repeat=self.n), key=lambda r: (0 in r, sum(r), r))
+        for rank in ranks:
+            if self.out_of_tries() or (found and sum(rank) > first_total + EXTRA_RANK):
+                break
+            if 0 in rank and any(informative for _, informative in found):
+                break  # a labelling with no scalar array exists: prefer it
+            dims = [(a, j) for a, r in enumerate(rank) for j in range(r)]
+            labels = {d: 0 for d in dims}
+            if self.sized(rank, labels, {0: BASE}) is None:
+                continue
+            sizes = self.split(rank, labels)
+            out = self.sized(rank, labels, sizes)
+            if out is None:  # the forward is not deterministic in what it accepts
+                continue
+            keys, out_keys, informative, ones = self.labelled(rank, labels, sizes, out)
+            if informative and self.backward_runs(rank, ones, sizes | {-1: 1}):
+                return keys, out_keys, False
+            first_total = first_total if found else sum(rank)
+            found.append(((keys, out_keys, False), informative))
+        return next((f for f, informative in found if informative), found[0][0] if found else None)
+
+    def backward_runs(self, rank: Sequence[int], labels: dict, sizes: dict[int, int]) -> bool:
+        """Whether the reverse rule returns without raising: asked only to choose between labellings
+        the forward accepts alike (matmul of vectors or of matrices); what it returns is the check's
+        business, so a wrong gradient shape never steers the search."""
+        shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
+        xs = [self.rng.uniform(0.5 if self.domain == "positive" else -2.0, 2.0, size=s) for s in shapes]
+        self.tries += 1
+        try:
+            with time_limit(self.timeout, self.op.name):
+                out = self.op(*xs)
+                self.op.vjp(np.ones_like(out), *xs, out=out)
+        except NotImplementedError:
+            return True  # not written yet: reported as unfinished
+        except (Exception, SystemExit):
+            return False
+        return True
+
+    def sized(self, rank: Sequence[int], labels: dict, sizes: dict[int, int]) -> np.ndarray | None:
+        shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
+        return self.run(shapes)
+
+    def split(self, rank: Sequence[int], labels: dict) -> dict[int, int]:
+        """Give dimensions (one, then two together) fresh sizes of their own while the forward runs."""
+        sizes = {0: BASE}
+        progress = True
+        while progress and not self.out_of_tries():
+            progress = False
+            groups: dict[int, list] = {}
+            for d, label in labels.items():
+                groups.setdefault(label, []).append(d)
+            for members in (m for m in groups.values() if len(m) > 1):
+                subsets = [s for k in (1, 2) for s in itertools.combinations(members, k) if len(s) < len(members)]
+                for subset in subsets:
+                    fresh = [s for s in FRESH if s not in sizes.values()][:FRESH_TRIES]
+                    new = max(sizes) + 1
+                    trial = {d: (new if d in subset else label) for d, label in labels.items()}
+                    for size in fresh:
+                        if self.out_of_tries():
+                            return sizes
+                        if self.sized(rank, trial, sizes | {new: size}) is not None:
+                            labels.update(trial)
+                            sizes[new] = size
+                            progress = True
+                            break
+                    if progress:
+                        break
+                if progress:
                     break
-    return _not_found(op, names, calls, ran or last, bool(ran), stopped=False)
+        return sizes
+
+    def labelled(self, rank: Sequence[int], labels: dict, sizes: dict[int, int], out: np.ndarray) -> tuple:
+        """(keys per array, output keys, informative, the labels with literal 1s as -1). The first
+        array's first dimension is the batch: shared with another array of a different shape
+        (``b (n,)`` beside ``x (n, d)``), or with any other array of a layer (an op whose output has
+        the first array's shape, not elementwise), the labelling is degenerate, unless that
+        dimension may be 1 there."""
+        keys: list[list[Any]] = [[labels[(a, j)] for j in range(r)] for a, r in enumerate(rank)]
+        out_keys = _out_keys(out.shape, _key_of_size(sizes))
+        if self.n == 1 or rank[0] == 0:
+            return tuple(tuple(k) for k in keys), out_keys, True, labels
+        layer = tuple(out.shape) == tuple(sizes[k] for k in keys[0])
+        tied = [
+            (a, j)
+            for a in range(1, self.n)
+            for j in range(rank[a])
+            if keys[a][j] == keys[0][0] and (layer or keys[a] != keys[0])
+        ]
+        # a parameter broadcast along the batch, (1, d) beside x (n, d); not one made only of 1s
+        if tied and layer and all(rank[a] > sum(1 for b, _ in tied if b == a) for a, _ in tied):
+            ones = {d: (-1 if d in tied else label) for d, label in labels.items()}
+            if self.sized(rank, ones, sizes | {-1: 1}) is not None:
+                for a, j in tied:
+                    keys[a][j] = "1"
+                return tuple(tuple(k) for k in keys), out_keys, True, ones
+        return tuple(tuple(k) for k in keys), out_keys, not tied, labels
+
+    def not_found(self, names: Sequence[str]) -> str:
+        args = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        limit = f" (stopped at the limit of {self.max_tries} tries)" if self.out_of_tries() else ""
+        return (
+            f"cannot find input shapes for {self.op.name}: its forward ran on no combination of ranks 0-{MAX_RANK}"
+            f" and shared dimensions for {args} ({self.tries} tries{limit}); the last error: {self.last}"
+        )
 
 
-def _assignments(n: int) -> Iterator[list[tuple[int, ...]]]:
-    """Labelled dimensions of n arrays: lowest total rank first, balanced ranks first, most labels first."""
-    ranks = sorted(itertools.product(range(MAX_RANK + 1), repeat=n), key=lambda r: (sum(r), max(r), r))
-    for rank in ranks:
-        if sum(rank) > len(SIZES):
-            return
-        for labels in _labellings(sum(rank)):
-            cuts = list(itertools.accumulate(rank, initial=0))
-            yield [labels[a:b] for a, b in itertools.pairwise(cuts)]
+def _key_of_size(sizes: dict[int, int]) -> dict[int, Any]:
+    return {size: label for label, size in sizes.items()}
 
 
-def _shapes(names: tuple[str, ...], dims: list[tuple[int, ...]], out: Any, domain: str, batch: bool) -> Shapes:
-    letter = [c for c in LETTERS if c not in names]
-    by_size = {SIZES[label]: letter[label] for d in dims for label in d}
-    out_dims = tuple(by_size.get(size, "") for size in out)
-    labels = tuple(tuple(letter[label] for label in d) for d in dims)
-    return Shapes(names, labels, None if "" in out_dims else out_dims, domain, batch)
+def _out_keys(shape: tuple[int, ...], key_of_size: dict[int, Any]) -> tuple[Any, ...] | None:
+    """The output's labels, by the size of each of its dimensions (None: an output-only dimension)."""
+    keys = tuple(key_of_size.get(s) for s in shape)
+    return None if None in keys else keys
 
 
-def _labellings(n: int) -> Iterator[tuple[int, ...]]:
-    """Set partitions of n dimensions as label tuples (first appearance in order), most labels first."""
-    for k in range(n, 0, -1):
-        yield from _exactly(n, k, ())
-    if n == 0:
-        yield ()
+def _named(
+    names: tuple[str, ...], keys: tuple, out: tuple | None, domain: str, probe: _Probe, elementwise: bool
+) -> Shapes:
+    """Letters for the labels (in order of appearance: x's first dimension n, then d, m...; a hint's
+    letters and literal 1s stay), and whether leading batch dimensions work too."""
+    first_rank = len(keys[0]) if keys else 0
+    pool = LETTERS.get(first_rank)
+    letters = iter(pool or [c for c in OTHER_LETTERS if c not in names])
+    letter: dict[Any, str] = {}
+    for k in (k for dims in keys for k in dims):
+        if k not in letter:
+            letter[k] = k if isinstance(k, str) else next(letters)
+    labels = tuple(tuple(letter[k] for k in dims) for dims in keys)
+    out_labels = tuple(letter[k] for k in out) if out is not None and all(k in letter for k in out) else None
+    batch = elementwise or _takes_batch(probe, labels)
+    return Shapes(names, labels, out_labels, domain, batch, elementwise)
 
 
-def _exactly(n: int, k: int, prefix: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
-    used = max(prefix, default=-1) + 1
-    if len(prefix) == n:
-        if used == k:
-            yield prefix
-        return
-    if used + n - len(prefix) < k:
-        return
-    for label in range(min(used + 1, k)):
-        yield from _exactly(n, k, (*prefix, label))
-
-
-def _try(op: Op, shapes: Sequence[tuple[int, ...]], domain: str, rng: np.random.Generator) -> tuple[str, Any]:
-    """("ok", output shape) | ("nan", None) | ("forward" or "backward", what went wrong)."""
-    low, high = (-2.0, 2.0) if domain == "real" else (0.5, 2.0)
-    xs = [rng.uniform(low, high, size=s) for s in shapes]
-    try:
-        out = op(*xs)
-        if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f":
-            kind = f"a {out.dtype} array" if isinstance(out, (np.ndarray, np.generic)) else type(out).__name__
-            return "forward", f"{op.name}'s forward returned {kind}, not a floating array"
-        if not np.all(np.isfinite(out)):
-            return ("nan", None) if domain == "real" else ("forward", f"{op.name}'s forward gave NaN or Inf")
-    except (Exception, SystemExit) as exc:
-        return "forward", describe_exception(f"{op.name}'s forward", exc)
-    try:
-        grads = op.vjp(rng.standard_normal(out.shape), *xs, out=out)
-        grads = [grads] if isinstance(grads, (np.ndarray, np.generic)) else grads
-        if not isinstance(grads, (tuple, list)) or len(grads) != len(xs):
-            got = f"{len(grads)} gradients" if isinstance(grads, (tuple, list)) else type(grads).__name__
-            return "backward", f"{op.name}'s backward returned {got} for {len(xs)} arrays"
-        for x, gx in zip(xs, grads, strict=True):
-            if getattr(gx, "shape", None) != x.shape:
-                got = f"shape {gx.shape}" if hasattr(gx, "shape") else type(gx).__name__
-                return "backward", f"{op.name}'s backward returned a gradient of {got} for an input of shape {x.shape}"
-    except (Exception, SystemExit) as exc:
-        return "backward", describe_exception(f"{op.name}'s backward", exc)
-    return "ok", out.shape
-
-
-def _not_found(op: Op, names: Sequence[str], calls: int, last: str, ran: bool, stopped: bool) -> str:
-    args = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-    limit = f" (stopped at the limit of {MAX_CALLS} tries or {TIME_BUDGET:g} s)" if stopped else ""
-    if not ran:
-        why = f"the forward never ran on them; the last error: {last}"
-    else:
-        why = "the forward ran, but the backward never returned one gradient per array of its shape"
-        why += f"; the last error: {last}"
-    return (
-        f"cannot find input shapes for {op.name}: tried {calls} combinations of ranks 0-{MAX_RANK} and shared"
-        f" dimensions for {args}{limit}; {why}"
-    )
+def _takes_batch(probe: _Probe, labels: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether leading batch dimensions, the same on every input, work too."""
+    letters = dict.fromkeys(d for dims in labels for d in dims if d != "1")
+    size = dict(zip(letters, FRESH, strict=False)) | {"1": 1}
+    shapes = [tuple(size[d] for d in dims) for dims in labels]
+    return all(probe.run([b + s for s in shapes]) is not None for b in BATCH_PROBES)
 
 
 @contextlib.contextmanager

@@ -15,17 +15,23 @@ examples:
   gradlab check --registry -k softmax        check built-in ops matching a pattern
   gradlab list my_layers.py                  what gradlab finds in a module
 
-exit codes: 0 every check passed, 1 a rule is wrong (or an op could not be checked),
-2 the command could not run (usage error, missing file, import error, nothing to check)
+verdicts: passed; FAILED (wrong values or shapes, a mutated argument, non-determinism);
+warning (legal but suspect: float32 inputs given float64 gradients); unfinished (pass,
+None or NotImplementedError: not written yet); ERROR (cannot be checked, the reason first).
+
+exit codes: 0 every finished rule is right (warnings and unfinished functions allowed unless
+--strict), 1 a rule is wrong or an op could not be checked, 2 the command could not run
+(usage error, missing file, import error, nothing to check)
 """
 
 CHECK_EPILOG = """\
 A PATH is a Python file, or FILE.py::NAME to pick one op. gradlab finds, without being told:
 ops made with gradlab.op / defvjp / defjvp; classes with compute()/forward() and
 gradient()/vjp()/backward() (and optionally jvp()); and course-style pairs
-NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads, and
-NAME_loss(x, y) -> (loss, dx). Shapes come from the op's spec, a FILE.toml beside the
-module, or are inferred by trying the op.
+NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads (and any
+NAME_backward_alt), and NAME_loss(x, y) -> (loss, dx). Shapes come from the op's spec, a
+FILE.toml beside the module, or are inferred by trying the forward (printed for every op);
+config dicts (conv_param, pool_param, bn_param...) are drawn from their valid values.
 
 examples:
   gradlab check examples/course_style.py
@@ -87,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--mode", choices=("auto", "full", "projected"), default="auto",
                        help="full Jacobian, random projections, or auto by input size (default)")  # fmt: skip
     check.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
-                       help="time limit of one example before the op counts as hanging (default 20)")  # fmt: skip
+                       help="time limit of one example, or of one call while shapes are inferred,"
+                       " before the op counts as hanging (default 20)")  # fmt: skip
+    check.add_argument("--strict", action="store_true",
+                       help="warnings and unfinished functions fail the run too (exit 1)")  # fmt: skip
     check.add_argument("--json", metavar="FILE", help="write the results as JSON")
     check.add_argument("--junit-xml", metavar="FILE", help="write the results as JUnit XML")
     _output_options(check)

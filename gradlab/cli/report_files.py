@@ -44,7 +44,7 @@ def to_json(session: Session) -> str:
         "gradlab": __version__,
         "settings": {
             "dtypes": list(session.dtypes), "examples": session.examples, "seed": session.seed,
-            "mode": session.mode, "device": session.device, "profile": session.profile,
+            "mode": session.mode, "device": session.device, "profile": session.profile, "strict": session.strict,
         },
         "summary": counts,
         "exit_code": session.exit_code,
@@ -54,7 +54,8 @@ def to_json(session: Session) -> str:
 
 
 def _counts(session: Session) -> dict[str, int]:
-    counts = {"total": len(session.targets), "pass": 0, "fail": 0, "error": 0, "xfail": 0, "xpass": 0}
+    counts = {"total": len(session.targets), "pass": 0, "fail": 0, "warning": 0, "unfinished": 0, "error": 0,
+              "xfail": 0, "xpass": 0}  # fmt: skip
     for t in session.targets:
         counts[t.status] += 1
     return counts
@@ -63,7 +64,7 @@ def _counts(session: Session) -> dict[str, int]:
 def _target_json(session: Session, t: Checked) -> dict[str, Any]:
     return {
         "name": t.name, "style": t.style, "source": t.source, "status": t.status,
-        "inferred": t.inferred, "problem": t.problem,
+        "inferred": t.inferred, "problem": t.problem, "unfinished": t.unfinished,
         "runs": [_outcome_json(session, t, o) for o in t.outcomes],
     }  # fmt: skip
 
@@ -73,6 +74,7 @@ def _outcome_json(session: Session, t: Checked, o: OpOutcome) -> dict[str, Any]:
         "dtype": o.dtype, "status": o.status, "examples": o.examples, "nondiff": o.nondiff,
         "rejected": o.rejected, "checks": list(o.checks), "worst_rel_err": o.worst_rel_err,
         "worst_error_over_limit": o.worst_ratio, "seconds": round(o.seconds, 4), "error": o.error, "xfail": o.xfail,
+        "warnings": o.warnings, "warning": o.warning,
     }  # fmt: skip
     if o.failure is not None:
         names = o.failure.report.input_names
@@ -140,20 +142,28 @@ def _plain(x: Any) -> Any:
 
 def to_junit(session: Session) -> str:
     counts = _counts(session)
-    cases = [(t, o) for t in session.targets for o in t.outcomes] + [(t, None) for t in session.targets if t.problem]
+    unchecked = [(t, None) for t in session.targets if t.problem or t.unfinished]
+    cases = [(t, o) for t in session.targets for o in t.outcomes] + unchecked
     total_time = sum(o.seconds for _, o in cases if o is not None)
-    failures = sum(1 for _, o in cases if o and o.failure and not o.xfail)
+    # --strict: a warning is a failure, an unfinished function too; else they pass / are skipped
+    warned = [o for _, o in cases if o and o.status == "warning"]
+    failures = sum(1 for _, o in cases if o and o.failure and not o.xfail) + (len(warned) if session.strict else 0)
+    failures += sum(1 for t, o in unchecked if t.unfinished) if session.strict else 0
+    skipped = counts["xfail"] + (0 if session.strict else counts["unfinished"])
     suite = ET.Element(
         "testsuite", name="gradlab", tests=str(len(cases)), failures=str(failures),
-        errors=str(sum(1 for t, o in cases if (o is None and t.problem) or (o and o.error))),
-        skipped=str(counts["xfail"]), time=f"{total_time:.3f}",
+        errors=str(sum(1 for t, o in cases if (o is None and t.problem and not t.unfinished) or (o and o.error))),
+        skipped=str(skipped), time=f"{total_time:.3f}",
     )  # fmt: skip
     for t, o in cases:
         case = ET.SubElement(
             suite, "testcase", classname=f"gradlab.{t.style}", name=t.name if o is None else f"{t.name}[{o.dtype}]",
             file=t.source.rsplit(":", 1)[0], time=f"{o.seconds:.3f}" if o else "0",
         )  # fmt: skip
-        if o is None:
+        if o is None and t.unfinished:
+            kind = "failure" if session.strict else "skipped"
+            ET.SubElement(case, kind, message=f"unfinished: {t.unfinished}")
+        elif o is None:
             ET.SubElement(case, "error", message="cannot be checked").text = t.problem
         elif o.error:
             ET.SubElement(case, "error", message=o.error.splitlines()[0]).text = o.error
@@ -163,6 +173,10 @@ def to_junit(session: Session) -> str:
             failed = ", ".join(sorted({r.check for r in o.failure.report.failures}))
             text = format_report(o.failure.report) + f"\n\nreproduce: {session.reproduce(t, o)}"
             ET.SubElement(case, "failure", message=f"{t.name} [{o.dtype}]: {failed} failed").text = text
+        elif o.warning and session.strict:
+            ET.SubElement(case, "failure", message=f"warning (--strict): {o.warning}")
+        elif o.warning:
+            ET.SubElement(case, "system-out").text = f"warning ({o.warnings} of {o.examples} examples): {o.warning}"
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
