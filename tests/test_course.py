@@ -43,6 +43,7 @@ def _gradlab(*args, cwd=None):
     "name, shapes",
     [
         ("conv_naive", "x (n, c, h, w), w (f, c, hh, ww), b (f,)"),
+        ("conv_loop_naive", "x (n, c, h, w), w (f, c, hh, ww), b (f,)"),  # b[f]: a longer b runs too
         ("max_pool_naive", "x (n, c, h, w)"),
         ("spatial_batchnorm", "x (n, c, h, w), gamma (c,), beta (c,)"),
         ("spatial_groupnorm", "x (n, c, h, w), gamma (1, c, 1, 1), beta (1, c, 1, 1)"),
@@ -71,6 +72,18 @@ def test_right_rank_4_layers_pass_in_both_dtypes(name, dtype):
     outcome = _fuzz("cnn_layers.py", name, dtype, examples=20)
     assert outcome.failure is None, outcome.failure and outcome.failure.report.format()
     assert outcome.status == "pass" and outcome.examples == 20, outcome.error
+
+
+def test_a_group_count_that_does_not_divide_the_channels_is_outside_the_domain():
+    outcome = _fuzz("cnn_layers.py", "spatial_groupnorm", examples=30)
+    assert outcome.status == "pass" and outcome.rejected > 0
+
+
+def test_an_affine_returning_dx_flattened_fails_when_x_comes_with_more_dimensions():
+    outcome = _fuzz("course_patterns.py", "affine_flat", examples=30)
+    assert outcome.status == "fail" and outcome.failure.example.params["x.rank"] == 3
+    form = outcome.failure.report.result("form")
+    assert "affine_flat_backward returned the gradient of x with shape" in form.message
 
 
 def test_a_conv_backward_wrong_only_at_stride_2_is_found_at_stride_2():
@@ -106,7 +119,7 @@ def test_a_relu_writing_into_dout_fails_form_without_unrelated_notes():
 
 def test_unfinished_functions_are_named_one_line_each():
     targets = _targets("course_patterns.py")
-    assert "returns None for the gradient of x, w, b" in targets["affine"].unfinished
+    assert "affine_backward returns dx, dw, db still set to None" in targets["affine"].unfinished
     assert "NotImplementedError" in targets["dropout"].unfinished
     assert "forward returns None" in targets["softmax_loss"].unfinished
     assert all(targets[n].problem is None for n in ("affine", "dropout", "softmax_loss"))
@@ -236,3 +249,37 @@ def test_a_right_float32_batchnorm_at_n_2_with_variance_near_eps_passes_and_a_wr
     assert_grad_close(_batchnorm, x, gamma, beta, vjp=_batchnorm_vjp, mode="full")
     with pytest.raises(AssertionError, match="rev"):
         assert_grad_close(_batchnorm, x, gamma, beta, vjp=functools.partial(_batchnorm_vjp, bug=True), mode="full")
+
+
+DROPOUT_TEMPLATE = """
+import numpy as np
+
+def dropout_forward(x, dropout_param):
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    mask, out = None, None
+    if mode == "train":
+        pass
+    elif mode == "test":
+        pass
+    cache = (dropout_param, mask)
+    out = out.astype(x.dtype, copy=False)
+    return out, cache
+
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    dx = None
+    if dropout_param["mode"] == "train":
+        dx = dout * mask
+    elif dropout_param["mode"] == "test":
+        dx = dout
+    return dx
+"""
+
+
+def test_a_template_whose_output_is_still_none_is_unfinished_before_any_call(tmp_path):
+    # the forward would crash on `None.astype`: read, it is the template's placeholder, not a bug
+    module = tmp_path / "layers.py"
+    module.write_text(textwrap.dedent(DROPOUT_TEMPLATE))
+    (target,) = discover(module)
+    assert target.unfinished == "dropout_forward returns out still set to None: not written yet"
+    assert target.problem is None

@@ -27,22 +27,21 @@
    ``loss`` with the VJP ``g * dx``.
 
 Each ``*_op`` maker returns ``(op, its own spec, problem)``: the op is None when ``problem`` says why
-it cannot be checked; it raises :class:`~gradlab.cli.infer.Unfinished` for code not written yet.
+it cannot be checked; it raises :class:`~gradlab.cli.unfinished.Unfinished` for code not written yet.
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
 import re
-import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from gradlab.cli import conventions
-from gradlab.cli.infer import Unfinished, required_args
+from gradlab.cli.infer import required_args
+from gradlab.cli.unfinished import Unfinished, is_stub, unwritten
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, SpecError, parse_spec
 
@@ -54,25 +53,6 @@ def source_line(obj: Any) -> int:
         return inspect.getsourcelines(obj)[1]
     except (OSError, TypeError):
         return getattr(getattr(obj, "__code__", None), "co_firstlineno", 0)
-
-
-def is_stub(fn: Any) -> bool:
-    """True for a method whose body is only ``pass``, ``...`` or ``raise NotImplementedError``."""
-    try:
-        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
-    except (OSError, TypeError, SyntaxError, IndexError):
-        return False
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return False
-
-    def empty(s: ast.stmt) -> bool:
-        if isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)):
-            return True  # pass, ..., a docstring
-        exc = s.exc if isinstance(s, ast.Raise) else None
-        exc = exc.func if isinstance(exc, ast.Call) else exc
-        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
-
-    return all(empty(s) for s in node.body)
 
 
 def class_methods(cls: type, classes: Sequence[type]) -> dict[str, str] | None:
@@ -159,11 +139,24 @@ def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_nam
         return None, None, f"found {forward_name} but no {backward_name}(dout, cache) returning the gradients of {args}"
     if not arrays:
         return None, None, f"{forward_name} has no array argument to differentiate"
+    for fn, fn_name in ((forward, forward_name), (backward, backward_name)):
+        missing = [n for n in unwritten(fn) if n != "cache"]
+        if missing:
+            raise Unfinished(f"{fn_name} returns {', '.join(missing)} still set to None: not written yet")
+
+    flat = arrays[0] if conventions.flattened(name) else None
 
     def call(xs: Sequence[Any], params: dict[str, Any]) -> tuple[Any, Any]:
         given = dict(zip(arrays, xs, strict=True))
+        if flat in given and params.get(f"{flat}.rank") == 3 and given[flat].ndim == 2:
+            given[flat] = conventions.split_features(given[flat])
+        problem = conventions.domain_problem(name, order, given, params)
+        if problem:  # outside the layer's domain: the example is skipped
+            raise ValueError(problem)
         args = [given[n] if n in given else conventions.value(n, params) for n in order]
         result = forward(*args)
+        if result is None:
+            raise Unfinished(f"{forward_name} returns None")
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"{forward_name} returned {type(result).__name__}, not the pair (out, cache)")
         return result
@@ -172,7 +165,22 @@ def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_nam
         return as_array(call(xs, params)[0], xs)
 
     def vjp(g: Any, *args: Any, **params: Any) -> Any:
-        return backward(g, call(args[:-1], params)[1])
+        grads = backward(g, call(args[:-1], params)[1])
+        if flat is None or params.get(f"{flat}.rank") != 3 or args[arrays.index(flat)].ndim != 2:
+            return grads
+        # x went in as (n, a, d / a): its gradient must come back so, then it is compared as (n, d)
+        i = arrays.index(flat)
+        x = args[i]
+        split = conventions.split_features(x)
+        got = grads[i] if isinstance(grads, (tuple, list)) and len(arrays) > 1 else grads
+        if getattr(got, "shape", None) != split.shape:
+            raise ValueError(
+                f"{backward_name} returned the gradient of {flat} with shape {getattr(got, 'shape', None)}"
+                f" for {flat} of shape {split.shape}: return it in {flat}'s own shape"
+            )
+        if len(arrays) == 1:
+            return got.reshape(x.shape)
+        return (*grads[:i], got.reshape(x.shape), *grads[i + 1 :])
 
     return Op(name, fwd, vjp_joint=vjp, arg_names=tuple(arrays)), None, None
 
@@ -196,6 +204,7 @@ def loss_op(name: str, loss: Callable[..., Any], shown: str) -> tuple:
     table = {
         "shape": LOSS_SIGNATURE,
         "batch": False,
+        "min_side": 2,  # two classes at least: a softmax over one class is constant
         "inputs": [{"name": x_name, "domain": "real"}, {"name": y_name, "domain": "labels", "classes": "c"}],
         "checks": ["rev", "form"],
     }
@@ -224,7 +233,7 @@ def arity_problem(op: Op, spec: Spec) -> str | None:
 
 def first_call(op: Op, spec: Spec) -> None:
     """Call the forward and the reverse rule once, at sizes the spec allows: raises
-    :class:`~gradlab.cli.infer.Unfinished` when either is not written yet (returns None for the
+    :class:`~gradlab.cli.unfinished.Unfinished` when either is not written yet (returns None for the
     output or for a gradient, or raises NotImplementedError). Other errors are left to the check."""
     rng = np.random.default_rng(0)
     dims, _ = _signature_dims(spec.shape)
@@ -243,6 +252,8 @@ def first_call(op: Op, spec: Spec) -> None:
         grads = None if out is None else op.vjp(np.ones_like(out), *xs, out=out)
     except NotImplementedError as exc:
         raise Unfinished(f"{op.name} raises NotImplementedError: not written yet") from exc
+    except Unfinished:
+        raise
     except Exception:  # a rule that crashes is checked, and the check reports it
         return
     if out is None:

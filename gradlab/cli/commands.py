@@ -68,7 +68,10 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.device == "cuda":
         _require_cuda()
-    targets = _targets(args)
+    console = _console(args)
+    # reading a module calls its code (shapes are inferred by trying the forward): say so from the start
+    with console.status("finding the ops and their shapes", spinner="line") if not args.quiet else _nothing():
+        targets = _targets(args)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gradlab.cli import console_report
@@ -80,7 +83,6 @@ def run_check(args: argparse.Namespace) -> int:
         examples=args.examples or PROFILES[args.profile], seed=args.seed, mode=args.mode,
         device=args.device, profile=args.profile, timeout=args.timeout or None, strict=args.strict,
     )  # fmt: skip
-    console = _console(args)
     for path in (args.json, args.junit_xml):
         if path and _is_dir(path):
             raise GradlabError(f"{path} is a folder: give a file name for the report")
@@ -116,6 +118,12 @@ def run_check(args: argparse.Namespace) -> int:
     if args.junit_xml:
         write_atomic(args.junit_xml, to_junit(session))
     return session.exit_code
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def _is_dir(path: str) -> bool:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 # config dicts (``NAME_param``): field -> valid values, the first one used to infer shapes
 PARAM_DICTS: dict[str, dict[str, tuple[Any, ...]]] = {
     "conv_param": {"stride": (1, 2), "pad": (1, 0, 2)},
@@ -29,9 +31,53 @@ FALLBACK: dict[str, tuple[Any, ...]] = {
 }  # fmt: skip
 # integer (non-array) arguments by name: valid values, the first used to infer shapes
 INTEGER_ARGS: dict[str, tuple[int, ...]] = {"G": (2, 1, 3)}
+# an integer that must divide an array's dimension: (array argument, axis); the course's G splits the channels
+DIVIDES: dict[str, tuple[str, int]] = {"G": ("x", 1)}
+# normalisation layers, by name (a prefix): the axes of their first input each statistic runs over (divided
+# into G groups when the layer takes G). A statistic of one value is degenerate (variance 0): the course
+# normalises batches and groups of two values or more, and so are they drawn
+STATISTICS: dict[str, tuple[int, ...]] = {
+    "batchnorm": (0,), "layernorm": (1,), "spatial_batchnorm": (0, 2, 3), "spatial_groupnorm": (1, 2, 3),
+}  # fmt: skip
+# layers whose first input also comes with more dimensions that the layer flattens, by layer name (a
+# prefix): the course's affine takes x (N, d_1, ..., d_k) with w (d_1 * ... * d_k, M); drawn as rank 2 or 3
+FLATTENED: tuple[str, ...] = ("affine",)
 # input shapes the forward accepts in a wrong form too (a (w,) gamma broadcasts against (n, c, h, w)
 # as well as the course's (1, c, 1, 1)): tried first, by layer name (a prefix: spatial_groupnorm_quick too)
 SHAPES: dict[str, str] = {"spatial_groupnorm": "(n,c,h,w),(1,c,1,1),(1,c,1,1)"}
+
+
+def flattened(name: str) -> bool:
+    """Whether layer ``name``'s first input may come with its feature dimension split in two."""
+    return any(re.fullmatch(rf"{layer}\w*", name) for layer in FLATTENED)
+
+
+def split_features(x: Any) -> Any:
+    """``x`` (n, d) as (n, a, d / a): the smallest factor a of d in 2, 3, 5, 7, else 1."""
+    n, d = x.shape
+    a = next((k for k in (2, 3, 5, 7) if d % k == 0 and d > k), 1)
+    return x.reshape(n, a, d // a)
+
+
+def domain_problem(name: str, args: Sequence[str], arrays: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """Why the drawn values are outside layer ``name``'s domain (G not dividing the channels, a
+    statistic over one value), or None."""
+    problem = _divides_problem(args, arrays, params)
+    axes = next((a for layer, a in STATISTICS.items() if re.fullmatch(rf"{layer}\w*", name)), None)
+    first = next(iter(arrays.values()), None)
+    if problem or axes is None or first is None or getattr(first, "ndim", 0) <= max(axes):
+        return problem
+    count = int(np.prod([first.shape[a] for a in axes])) // (value("G", params) if "G" in args else 1)
+    return None if count >= 2 else f"each statistic of {name} runs over {count} value(s): degenerate"
+
+
+def _divides_problem(args: Sequence[str], arrays: dict[str, Any], params: dict[str, Any]) -> str | None:
+    for arg, (array, axis) in DIVIDES.items():
+        if arg in args and array in arrays and getattr(arrays[array], "ndim", 0) > axis:
+            size, given = arrays[array].shape[axis], value(arg, params)
+            if given < 1 or size % given:
+                return f"{arg} = {given} does not divide {array}'s size {size} along axis {axis}"
+    return None
 
 
 def is_config(arg: str) -> bool:
@@ -52,10 +98,13 @@ def value(arg: str, params: dict[str, Any]) -> Any:
     return {name: params.get(f"{arg}.{name}", values[0]) for name, values in fields(arg).items()}
 
 
-def param_table(args: Sequence[str]) -> dict[str, dict[str, Any]]:
+def param_table(args: Sequence[str], name: str = "", first: str = "x") -> dict[str, dict[str, Any]]:
     """The spec's ``params`` for the config arguments among ``args``: every field with more than one
-    valid value is drawn (``conv_param.stride`` from [1, 2])."""
+    valid value is drawn (``conv_param.stride`` from [1, 2]); and the rank of layer ``name``'s
+    flattened first input ``first`` (``x.rank`` 2 or 3)."""
     table: dict[str, dict[str, Any]] = {}
+    if flattened(name):
+        table[f"{first}.rank"] = {"kind": "choice", "values": [2, 3]}
     for arg in args:
         if arg in INTEGER_ARGS:
             table[arg] = {"kind": "choice", "values": list(INTEGER_ARGS[arg])}
@@ -66,9 +115,11 @@ def param_table(args: Sequence[str]) -> dict[str, dict[str, Any]]:
     return table
 
 
-def describe(args: Sequence[str]) -> str:
+def describe(args: Sequence[str], name: str = "", first: str = "x") -> str:
     """The config arguments in words: ``conv_param stride in {1, 2}, pad in {1, 0, 2}; G in {2, 1, 3}``."""
     parts = []
+    if flattened(name):
+        parts.append(f"{first} also given as (n, a, d / a), its features split in two")
     for arg in args:
         if arg in INTEGER_ARGS:
             parts.append(f"{arg} in {{{', '.join(map(str, INTEGER_ARGS[arg]))}}}")

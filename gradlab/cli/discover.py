@@ -36,7 +36,8 @@ from gradlab.cli.adapters import (
     loss_op,
     source_line,
 )
-from gradlab.cli.infer import Unfinished, infer_shapes, quiet, required_args
+from gradlab.cli.infer import infer_shapes, quiet, required_args
+from gradlab.cli.unfinished import Unfinished
 from gradlab.errors import GradlabError
 from gradlab.fuzz.driver import OpTimeout, time_limit
 from gradlab.ops.registry import Op
@@ -220,8 +221,9 @@ class _Candidate:
                 target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
                 return
             checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
-            target.spec = shapes.spec(self.name, checks, self.source, conventions.param_table(self.config))
-            config = conventions.describe(self.config)
+            params = conventions.param_table(self.config, self.name, op.arg_names[0])
+            target.spec = shapes.spec(self.name, checks, self.source, params)
+            config = conventions.describe(self.config, self.name, op.arg_names[0])
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
             target.pin = self.pin
         elif op is not None and target.spec is not None:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.check.form import describe_exception
+from gradlab.cli.unfinished import Unfinished
 from gradlab.fuzz.driver import OpTimeout, time_limit
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, parse_spec
@@ -46,10 +47,6 @@ BATCH_PROBES = ((4,), (6, 4))
 # labels by the first array's rank: cs231n's x (N, D), w (D, M); x (N, C, H, W), w (F, C, HH, WW)
 LETTERS = {4: ("n", "c", "h", "w", "f", "hh", "ww", *"kpqrstuvyzabdegijlmo")}
 OTHER_LETTERS = "ndmkpqrstuvxyzabcefghijlo"
-
-
-class Unfinished(Exception):
-    """The user's code is not written yet: it returns None or raises NotImplementedError."""
 
 
 @dataclass
@@ -72,7 +69,7 @@ class Shapes:
         same = ", the same for every input" if len(self.names) > 1 else ""
         batch = len(BATCH_PROBES[-1])
         if self.elementwise:
-            text = f"{', '.join(self.names)} of any shape (up to {batch} dimensions){same}"
+            text = f"{', '.join(self.names)} of any shape (1 to {batch + 1} dimensions){same}"
         else:
             text = ", ".join(f"{n} {_shape_text(dims)}" for n, dims in zip(self.names, self.labels, strict=True))
             text += f" plus up to {batch} leading batch dimensions{same}" if self.batch else ""
@@ -149,6 +146,8 @@ class _Probe:
                     out = self.op(*args)
             except NotImplementedError as exc:
                 raise Unfinished(describe_exception(f"{self.op.name}'s forward", exc)) from None
+            except Unfinished:
+                raise
             except (Exception, SystemExit) as exc:
                 self.last = describe_exception(f"{self.op.name}'s forward", exc)
                 return None
@@ -176,7 +175,7 @@ class _Probe:
         out = self.run(shapes)
         if out is None:
             return None
-        return tuple(tuple(g) for g in groups), _out_keys(out.shape, {s: d for d, s in size.items() if d != "1"}), False
+        return tuple(tuple(g) for g in groups), _out_keys(out.shape, shapes, groups), False
 
     def elementwise(self) -> tuple | None:
         """Same-shape inputs, each output entry moved only by its own entry of the first input."""
@@ -194,7 +193,7 @@ class _Probe:
             changed = np.flatnonzero(other != out)
             if changed.size and not np.array_equal(changed, [j]):
                 return None
-        return tuple(() for _ in range(self.n)), (), True
+        return tuple((0,) for _ in range(self.n)), (0,), True
 
     def search(self) -> tuple | None:
         """The first informative labelling whose backward runs on it; else the first informative one
@@ -261,7 +260,7 @@ class _Probe:
                     for size in fresh:
                         if self.out_of_tries():
                             return sizes
-                        if self.sized(rank, trial, sizes | {new: size}) is not None:
+                        if self.uses_all(rank, trial, sizes | {new: size}):
                             labels.update(trial)
                             sizes[new] = size
                             progress = True
@@ -272,6 +271,24 @@ class _Probe:
                     break
         return sizes
 
+    def uses_all(self, rank: Sequence[int], labels: dict, sizes: dict[int, int]) -> bool:
+        """Whether the forward runs at these sizes and the last entry along every dimension moves its
+        output: a bias the forward indexes only up to another array's size (``b[f]`` for each filter
+        of ``w``) runs with any longer ``b``, and must not get a size of its own."""
+        shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
+        low = 0.5 if self.domain == "positive" else -2.0
+        xs = [self.rng.uniform(low, 2.0, size=s) for s in shapes]
+        out = self.run(shapes, xs)
+        if out is None:
+            return False
+        for a, j in ((a, j) for a, r in enumerate(rank) for j in range(r)):
+            moved = [x.copy() for x in xs]
+            moved[a][(slice(None),) * j + (-1,)] += 5.0
+            other = self.run(shapes, moved)
+            if other is not None and other.shape == out.shape and np.array_equal(other, out):
+                return False
+        return True
+
     def labelled(self, rank: Sequence[int], labels: dict, sizes: dict[int, int], out: np.ndarray) -> tuple:
         """(keys per array, output keys, informative, the labels with literal 1s as -1). The first
         array's first dimension is the batch: shared with another array of a different shape
@@ -279,7 +296,8 @@ class _Probe:
         the first array's shape, not elementwise), the labelling is degenerate, unless that
         dimension may be 1 there."""
         keys: list[list[Any]] = [[labels[(a, j)] for j in range(r)] for a, r in enumerate(rank)]
-        out_keys = _out_keys(out.shape, _key_of_size(sizes))
+        shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
+        out_keys = _out_keys(out.shape, shapes, keys)
         if self.n == 1 or rank[0] == 0:
             return tuple(tuple(k) for k in keys), out_keys, True, labels
         layer = tuple(out.shape) == tuple(sizes[k] for k in keys[0])
@@ -299,22 +317,21 @@ class _Probe:
         return tuple(tuple(k) for k in keys), out_keys, not tied, labels
 
     def not_found(self, names: Sequence[str]) -> str:
+        """Why no shapes were found, the forward's own error first."""
         args = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-        limit = f" (stopped at the limit of {self.max_tries} tries)" if self.out_of_tries() else ""
+        limit = f", stopped at the limit of {self.max_tries}" if self.out_of_tries() else ""
         return (
-            f"cannot find input shapes for {self.op.name}: its forward ran on no combination of ranks 0-{MAX_RANK}"
-            f" and shared dimensions for {args} ({self.tries} tries{limit}); the last error: {self.last}"
+            f"{self.last or self.op.name + ' never ran'}: the last of {self.tries} tries to find input shapes for"
+            f" {args} (ranks 0-{MAX_RANK}, dimensions shared or not{limit}); gradlab runs the forward to learn them"
         )
 
 
-def _key_of_size(sizes: dict[int, int]) -> dict[int, Any]:
-    return {size: label for label, size in sizes.items()}
-
-
-def _out_keys(shape: tuple[int, ...], key_of_size: dict[int, Any]) -> tuple[Any, ...] | None:
-    """The output's labels, by the size of each of its dimensions (None: an output-only dimension)."""
-    keys = tuple(key_of_size.get(s) for s in shape)
-    return None if None in keys else keys
+def _out_keys(shape: tuple[int, ...], shapes: Sequence[tuple[int, ...]], keys: Sequence) -> tuple[Any, ...] | None:
+    """The output's labels when it has the shape of an input (a layer's output is its x's); else
+    None (a size alone does not say which dimension it is: a convolution's output height may
+    equal a filter count)."""
+    same = next((i for i, s in enumerate(shapes) if tuple(s) == tuple(shape) and len(s)), None)
+    return None if same is None else tuple(keys[same])
 
 
 def _named(
@@ -331,7 +348,9 @@ def _named(
             letter[k] = k if isinstance(k, str) else next(letters)
     labels = tuple(tuple(letter[k] for k in dims) for dims in keys)
     out_labels = tuple(letter[k] for k in out) if out is not None and all(k in letter for k in out) else None
-    batch = elementwise or _takes_batch(probe, labels)
+    # leading batch dimensions: for an elementwise op, or one of a single array (a row sum); a layer's
+    # parameters take none
+    batch = elementwise or (len(names) == 1 and _takes_batch(probe, labels))
     return Shapes(names, labels, out_labels, domain, batch, elementwise)
 
 

@@ -244,13 +244,16 @@ def _kinds(report: GradCheckReport) -> set[str]:
 
 
 def _outside(op: Op, example: Example, why: list[str]) -> bool:
-    """Whether the forward raises on the example (keeping the reason in ``why``)."""
+    """Whether the forward raises on the example or returns an empty output (the reason in ``why``)."""
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            op(*example.inputs, **example.params)
+            out = op(*example.inputs, **example.params)
     except Exception as exc:  # the user's forward decides its own domain here
         why[:] = [f"{type(exc).__name__}: {exc}"]
+        return True
+    if getattr(out, "size", 1) == 0:  # e.g. a filter larger than the padded input: nothing to check
+        why[:] = [f"the output is empty (shape {out.shape})"]
         return True
     return False
 

