@@ -24,9 +24,11 @@ import contextlib
 import inspect
 import io
 import itertools
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,7 @@ FRESH_TRIES = 4
 MAX_TRIES = 2000  # forward calls, not seconds: the same search on every machine
 EXTRA_RANK = 3  # after a first uninformative labelling, ranks this much higher are still tried
 BATCH_PROBES = ((4,), (6, 4))
+_GRADLAB = str(Path(__file__).resolve().parents[1])
 # labels by the first array's rank: cs231n's x (N, D), w (D, M); x (N, C, H, W), w (F, C, HH, WW)
 LETTERS = {4: ("n", "c", "h", "w", "f", "hh", "ww", *"kpqrstuvyzabdegijlmo")}
 OTHER_LETTERS = "ndmkpqrstuvxyzabcefghijlo"
@@ -129,8 +132,17 @@ class _Probe:
 
     def __init__(self, op: Op, n: int, max_tries: int, timeout: float | None) -> None:
         self.op, self.n, self.max_tries, self.timeout = op, n, max_tries, timeout
-        self.tries, self.last, self.domain = 0, "", "real"
+        self.tries, self.last, self.depth, self.domain = 0, "", -1, "real"
         self.rng = np.random.default_rng(0)
+
+    def failed(self, exc: BaseException) -> None:
+        """Keep the error of the try that got furthest into the user's code (the deepest line): a
+        forward that unpacks ``N, C, H, W = x.shape`` fails at that line for every wrong rank, and
+        at its real problem for the right one."""
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if _users(f.filename)]
+        depth = frames[-1].lineno or 0 if frames else 0
+        if depth >= self.depth:
+            self.depth, self.last = depth, describe_exception(f"{self.op.name}'s forward", exc)
 
     def out_of_tries(self) -> bool:
         return self.tries >= self.max_tries
@@ -149,7 +161,7 @@ class _Probe:
             except Unfinished:
                 raise
             except (Exception, SystemExit) as exc:
-                self.last = describe_exception(f"{self.op.name}'s forward", exc)
+                self.failed(exc)
                 return None
             if out is None:
                 raise Unfinished(f"{self.op.name}'s forward returns None for its output")
@@ -317,13 +329,19 @@ class _Probe:
         return tuple(tuple(k) for k in keys), out_keys, not tied, labels
 
     def not_found(self, names: Sequence[str]) -> str:
-        """Why no shapes were found, the forward's own error first."""
+        """Why no shapes were found: the forward's own error where it got furthest, first."""
         args = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
         limit = f", stopped at the limit of {self.max_tries}" if self.out_of_tries() else ""
         return (
-            f"{self.last or self.op.name + ' never ran'}: the last of {self.tries} tries to find input shapes for"
-            f" {args} (ranks 0-{MAX_RANK}, dimensions shared or not{limit}); gradlab runs the forward to learn them"
+            f"{self.last or self.op.name + ' never ran'}: where the furthest of {self.tries} tries to find input shapes"
+            f" for {args} stopped (ranks 0-{MAX_RANK}, dimensions shared or not{limit}); gradlab runs the forward to"
+            " learn them"
         )
+
+
+def _users(filename: str) -> bool:
+    """Whether a traceback frame is in the user's code (not gradlab's, a library's or Python's)."""
+    return not (filename.startswith((_GRADLAB, "<")) or "site-packages" in filename or "dist-packages" in filename)
 
 
 def _out_keys(shape: tuple[int, ...], shapes: Sequence[tuple[int, ...]], keys: Sequence) -> tuple[Any, ...] | None:
