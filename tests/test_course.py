@@ -4,6 +4,7 @@ CS231n ``layers.py`` files): rank-4 layers with their config dicts, unfinished f
 
 import functools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -31,8 +32,14 @@ def _fuzz(module, name, dtype="float64", examples=30):
 
 
 def _gradlab(*args, cwd=None):
+    env = {**os.environ, "COLUMNS": "200"}  # wide enough that no table cell is cut
     return subprocess.run(
-        [sys.executable, "-m", "gradlab", *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd
+        [sys.executable, "-m", "gradlab", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -115,6 +122,14 @@ def test_a_relu_writing_into_dout_fails_form_without_unrelated_notes():
     assert [r.check for r in report.failures] == ["form"]
     assert "mutates the cotangent g" in report.result("form").message
     assert all(not r.details for r in report.results if r.check != "form")
+
+
+def test_gradlab_list_shows_unfinished_functions_and_the_inferred_shapes():
+    result = _gradlab("list", MODULES / "course_patterns.py", "--no-color")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ")}
+    assert "unfinished" in rows["affine"] and "unfinished" in rows["dropout"]
+    assert "(n,c,h,w),(f,c,hh,ww),(f)" in rows["conv_naive"]
 
 
 def test_unfinished_functions_are_named_one_line_each():

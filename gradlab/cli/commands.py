@@ -224,8 +224,8 @@ def run_list(args: argparse.Namespace) -> int:
     for column in ("op", "family/style", "checks", "inputs (domain)", "shapes", "source"):
         table.add_column(column)
     for t in targets:
-        if t.problem:
-            table.add_row(t.name, t.style, "-", "-", "-", t.source)
+        if t.problem or t.op is None:
+            table.add_row(t.name, t.style, "unfinished" if t.unfinished else "cannot be checked", "-", "-", t.source)
             continue
         spec = t.spec
         checks = ",".join(c for c in spec.checks if c not in ("rev", "adj") or t.op.has_vjp) if spec else "-"
