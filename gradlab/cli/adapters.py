@@ -6,15 +6,15 @@
 2. **class** -- classes in the style of autodiff homework. The forward is ``compute(self, *arrays)``
    or ``forward(self, *arrays)``; the reverse rule one of
 
-   - ``gradient(self, out_grad, node)`` (needle): ``node.inputs`` is the list of input arrays,
-     ``node.realize_cached_data()`` (or ``node.cached_data``) the forward's output;
+   - ``gradient(self, out_grad, node)`` (needle): run in the op's own framework, on its Tensors
+     (:mod:`gradlab.cli.frameworks`), or with a stand-in node of NumPy arrays when there is none;
    - ``vjp(self, g, *arrays, out)``;
    - ``backward(self, g, *arrays)`` or ``backward(self, g)`` (called right after ``forward``,
      so a layer may keep what it needs on ``self``).
 
    An optional forward-mode rule is ``jvp(self, tangents, *arrays, out)``. The reverse rule returns
-   one array or a tuple (one gradient per array). Non-array parameters belong to the constructor:
-   the class is instantiated with no arguments, so give them defaults. A class attribute ``spec``
+   one array or a tuple (one gradient per array). Non-array parameters belong to the constructor,
+   drawn by their names (``scalar``, ``axes``, ``shape``: :mod:`gradlab.cli.classes`). A class attribute ``spec``
    (a table in the schema of ``specs/*.toml``) pins its spec. Base classes whose methods only
    ``raise NotImplementedError`` are skipped.
 3. **course** -- CS231n layer pairs ``foo_forward(x, ...) -> (out, cache)`` with
@@ -26,8 +26,9 @@
    (style ``"loss"``): x (N, C) scores, y (N,) integer labels in [0, C), checked as the forward
    ``loss`` with the VJP ``g * dx``.
 
-Each ``*_op`` maker returns ``(op, its own spec, problem)``: the op is None when ``problem`` says why
-it cannot be checked; it raises :class:`~gradlab.cli.unfinished.Unfinished` for code not written yet.
+Classes live in :mod:`gradlab.cli.classes`. Each ``*_op`` maker returns ``(op, its own spec,
+problem)``: the op is None when ``problem`` says why it cannot be checked; it raises
+:class:`~gradlab.cli.unfinished.Unfinished` for code not written yet.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ import numpy as np
 
 from gradlab.cli import conventions
 from gradlab.cli.infer import required_args
-from gradlab.cli.unfinished import Unfinished, is_stub, unwritten
+from gradlab.cli.unfinished import Unfinished, unwritten
 from gradlab.ops.registry import Op
-from gradlab.ops.spec import Spec, SpecError, parse_spec
+from gradlab.ops.spec import Spec, parse_spec
 
 LOSS_SIGNATURE = "(n,c),(n)->()"
 
@@ -55,77 +56,10 @@ def source_line(obj: Any) -> int:
         return getattr(getattr(obj, "__code__", None), "co_firstlineno", 0)
 
 
-def class_methods(cls: type, classes: Sequence[type]) -> dict[str, str] | None:
-    """The forward/reverse/jvp method names of an op class; None when ``cls`` is not one."""
-    forward = next((m for m in ("compute", "forward") if callable(getattr(cls, m, None))), None)
-    reverse = next((m for m in ("gradient", "vjp", "backward") if callable(getattr(cls, m, None))), None)
-    if forward is None or inspect.isabstract(cls):
-        return None
-    if reverse is None and forward != "compute":
-        return None  # a class with only a forward (a model, a module) is not an op
-    if any(other is not cls and issubclass(other, cls) for other in classes) and is_stub(getattr(cls, forward)):
-        return None  # a base class
-    methods = {"forward": forward, "reverse": reverse or ""}
-    if callable(getattr(cls, "jvp", None)) and not is_stub(cls.jvp):
-        methods["jvp"] = "jvp"
-    return methods
-
-
 def gradlab_op(item: Op) -> tuple[Op | None, Spec | None, str | None]:
     if not item.has_vjp and not item.has_jvp:
         return None, item.spec, f"{item.name} has no rule to check: add a VJP with defvjp (and a JVP with defjvp)"
     return item, item.spec, None
-
-
-def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None, Spec | None, str | None]:
-    name = cls.__name__
-    forward_name, reverse = methods["forward"], methods["reverse"]
-    spec = None
-    if isinstance(getattr(cls, "spec", None), dict):
-        try:
-            spec = parse_spec(name, cls.spec, f"{shown}:{source_line(cls)} ({name}.spec)")
-        except SpecError as exc:
-            return None, None, str(exc)
-    for method in (forward_name, reverse):
-        if method and is_stub(getattr(cls, method)):
-            raise Unfinished(f"{name}.{method} is not written yet (its body is only pass or raise NotImplementedError)")
-    if not reverse:
-        return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
-    try:
-        instance = cls()
-    except Exception as exc:
-        why = f"{name}() failed ({type(exc).__name__}: {exc}): gradlab makes the op with no arguments"
-        return None, spec, f"{why}, so give every constructor parameter a default, e.g. def __init__(self, scalar=3)"
-    forward = getattr(instance, forward_name)
-    arrays = required_args(forward)
-    rule = getattr(instance, reverse)
-    takes_arrays = len(required_args(rule)) > 1
-
-    def fwd(*xs: Any, **params: Any) -> Any:
-        return as_array(forward(*xs, **params), xs)
-
-    def vjp(g: Any, *args: Any, **params: Any) -> Any:
-        *xs, out = args
-        if reverse == "gradient":
-            return rule(g, Node(instance, xs, out))
-        if reverse == "vjp":
-            return rule(g, *xs, out)
-        forward(*xs, **params)  # a layer may keep what its backward needs on self
-        return rule(g, *xs) if takes_arrays else rule(g)
-
-    jvp = instance.jvp if "jvp" in methods else None
-    return Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp, arg_names=tuple(arrays)), spec, None
-
-
-class Node:
-    """What a needle ``gradient(out_grad, node)`` reads: the inputs and the forward's output."""
-
-    def __init__(self, op: Any, inputs: Sequence[Any], out: Any) -> None:
-        self.op, self.inputs, self.cached_data = op, list(inputs), out
-        self.shape, self.dtype = getattr(out, "shape", ()), getattr(out, "dtype", None)
-
-    def realize_cached_data(self) -> Any:
-        return self.cached_data
 
 
 def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_name: str, backward_name: str) -> tuple:

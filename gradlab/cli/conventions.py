@@ -133,3 +133,44 @@ def describe(args: Sequence[str], name: str = "", first: str = "x") -> str:
 def shape_hint(name: str) -> str | None:
     """The conventional input signature of layer ``name``, if the table has one."""
     return next((s for layer, s in SHAPES.items() if re.fullmatch(rf"{layer}\w*", name)), None)
+
+
+# ---- constructor parameters of homework op classes (needle's AddScalar(scalar), Summation(axes)) ----
+
+# by parameter name: the spec's params kind drawn for it (scalars away from 0 and 1, where powers and
+# divisions are singular or trivial; axes as tuples of non-negative axes or None, as the course passes them)
+CONSTRUCTOR_PARAMS: dict[str, dict[str, Any]] = {
+    "scalar": {"kind": "choice", "values": [2.0, 3.0, -1.5, 0.5, 1.7]},
+    "axes": {"kind": "axis", "int": False, "negative": False, "empty": False},
+    "axis": {"kind": "axis", "none": False, "tuple": False, "negative": False},
+    "shape": {"kind": "reshape"},
+    "dilation": {"kind": "choice", "values": [1, 2]},
+    "stride": {"kind": "choice", "values": [1, 2]},
+    "padding": {"kind": "choice", "values": [0, 1]},
+}
+# by class and parameter, where the name alone does not say it: needle's Transpose(axes) swaps two
+# axes (the last two by default), BroadcastTo(shape) is a broadcast target, not a reshape
+CONSTRUCTOR_PARAMS_BY_CLASS: dict[tuple[str, str], dict[str, Any]] = {
+    ("Transpose", "axes"): {"kind": "axis_pair"},
+    ("BroadcastTo", "shape"): {"kind": "broadcast"},
+}
+
+
+def constructor_param(cls: type, arg: str) -> dict[str, Any] | None:
+    """The spec's params table entry for constructor argument ``arg`` of ``cls`` (or a base class), if known."""
+    by_class = (CONSTRUCTOR_PARAMS_BY_CLASS.get((c.__name__, arg)) for c in cls.__mro__)
+    return next((k for k in by_class if k is not None), None) or CONSTRUCTOR_PARAMS.get(arg)
+
+
+def first_value(kind: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """The value a constructor argument takes while shapes are inferred (an input of ``shape``)."""
+    name = kind["kind"]
+    if name == "choice":
+        return kind["values"][0]
+    if name == "reshape":
+        return (-1,)
+    if name == "broadcast":
+        return (2, *shape)
+    if name == "axis_pair":
+        return (len(shape) - 2, len(shape) - 1) if len(shape) >= 2 else None
+    return None if kind.get("none", True) else 0  # axis

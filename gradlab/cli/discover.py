@@ -13,12 +13,8 @@ change to it.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
-import itertools
 import re
-import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +24,14 @@ from gradlab.check.form import describe_exception
 from gradlab.cli import conventions
 from gradlab.cli.adapters import (
     arity_problem,
-    class_methods,
-    class_op,
     course_op,
     first_call,
     gradlab_op,
     loss_op,
     source_line,
 )
+from gradlab.cli.classes import class_methods, class_op
+from gradlab.cli.importing import ImportProblem, import_file, module_files
 from gradlab.cli.infer import infer_shapes, quiet, required_args
 from gradlab.cli.unfinished import Unfinished
 from gradlab.errors import GradlabError
@@ -70,22 +66,38 @@ class Target:
 
 
 def discover(path: str | Path, select: str | None = None, timeout: float | None = None) -> list[Target]:
-    """The ops of the module at ``path`` (``"file.py"`` or ``"file.py::name"``), sorted by line.
+    """The ops of the module at ``path`` (``"file.py"``, ``"file.py::name"`` or a package folder), in
+    the order of the source.
 
-    Raises :class:`DiscoveryError` for a problem with the whole file (missing, not Python, a
-    syntax or import error, nothing to check, an unknown ``::name``, an invalid ``<module>.toml``);
-    a problem of one op is its target's ``problem``, code not written yet its ``unfinished``.
-    Every call of the user's code while inspecting an op runs under ``timeout`` seconds.
+    Raises :class:`DiscoveryError` for a problem with the whole input (missing, not Python, a syntax
+    or import error of the one file given, nothing to check, an unknown ``::name``, an invalid
+    ``<module>.toml``); a problem of one op, or of one module of a folder, is its target's
+    ``problem``, code not written yet its ``unfinished``. Every call of the user's code while
+    inspecting an op runs under ``timeout`` seconds.
     """
     text = str(path)
     if "::" in text:
         text, named = text.rsplit("::", 1)
         select = named if select is None else select
-    file = Path(text)
-    module = _import(file, text)
-    specs = _toml_specs(file)
-    found = sorted(_candidates(module, text), key=lambda c: c.line)
-    if not found:
+    try:
+        files = module_files(Path(text), text)
+    except ImportProblem as exc:
+        raise DiscoveryError(str(exc)) from None
+    found: list[_Candidate] = []
+    broken: list[Target] = []
+    specs: dict[str, Spec] = {}
+    for file in files:
+        shown = text if len(files) == 1 else str(file)
+        try:
+            module = import_file(file, shown)
+        except ImportProblem as exc:
+            if len(files) == 1:
+                raise DiscoveryError(str(exc)) from None
+            broken.append(Target(file.stem, None, None, "module", shown, problem=str(exc)))
+            continue
+        specs |= _toml_specs(file)
+        found += sorted(_candidates(module, shown), key=lambda c: c.line)
+    if not found and not broken:
         raise DiscoveryError(
             f"{text}: nothing to check: no op found at the module's top level. gradlab recognises three styles:"
             " ops made with gradlab.ops.op and defvjp/defjvp; classes with compute(self, *arrays) or"
@@ -102,69 +114,13 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
             )
     if select is not None:
         found = [c for c in found if select == c.name or select in c.aliases]
+        broken = []
         if not found:
             raise DiscoveryError(
                 f"{text}: no op named {select!r}; the ops found are {', '.join(names)}."
                 f" Use {text}::NAME with one of these names."
             )
-    return [c.build(specs.get(c.name), timeout) for c in found]
-
-
-# ---- importing ------------------------------------------------------------------------------
-
-_counter = itertools.count()
-
-
-def _import(file: Path, shown: str) -> ModuleType:
-    if not file.exists():
-        raise DiscoveryError(f"{shown}: no such file. Give the path of a Python module, e.g. gradlab check layers.py")
-    if file.is_dir() or file.suffix != ".py":
-        what = "a folder" if file.is_dir() else "not a Python module"
-        raise DiscoveryError(
-            f"{shown}: {what}. gradlab reads ops from one .py file (add ::name to pick one op), e.g. layers.py"
-        )
-    try:
-        source = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DiscoveryError(f"{shown}: cannot read the file ({exc}). Save it as UTF-8 text.") from None
-    try:
-        compile(source, str(file), "exec")
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        message = getattr(exc, "msg", str(exc))
-        raise DiscoveryError(
-            f"{shown}:{line}: syntax error: {message}. Fix it (python {shown} shows the same error) and run again."
-        ) from None
-    name = "gradlab_user_{}_{}".format(re.sub(r"\W", "_", file.stem), next(_counter))
-    spec = importlib.util.spec_from_file_location(name, file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    saved = list(sys.path)
-    sys.path.insert(0, str(file.resolve().parent))
-    sys.modules[name] = module
-    try:
-        with quiet():
-            spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
-        del sys.modules[name]
-        raise DiscoveryError(_import_problem(exc, file, shown)) from None
-    finally:
-        sys.path[:] = saved
-    return module
-
-
-def _import_problem(exc: BaseException, file: Path, shown: str) -> str:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
-    mine = [i for i, f in enumerate(frames) if Path(f.filename).resolve() == file.resolve()]
-    where = f"{shown}:{frames[mine[-1]].lineno}" if mine else shown
-    deeper = frames[-1] if mine and mine[-1] < len(frames) - 1 else None
-    inside = f" (raised in {deeper.filename}:{deeper.lineno})" if deeper is not None else ""
-    what = f"{type(exc).__name__}: {exc}".rstrip(": ")
-    return (
-        f"{where}: importing the module raised {what}{inside}. gradlab imports the module to find its ops, with its"
-        " folder on sys.path; fix the error, or put code that should run only as a script under"
-        " if __name__ == '__main__':"
-    )
+    return broken + [c.build(specs.get(c.name), timeout) for c in found]
 
 
 def _toml_specs(file: Path) -> dict[str, Spec]:
@@ -221,10 +177,18 @@ class _Candidate:
                 target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
                 return
             checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
-            params = conventions.param_table(self.config, self.name, op.arg_names[0])
+            constructor = getattr(op, "constructor", None)  # a class's constructor parameters
+            params = constructor or conventions.param_table(self.config, self.name, op.arg_names[0])
+            framework = getattr(op, "framework", None)
+            if framework is not None and shapes.domain == "real":
+                shapes.domain = "nonzero"  # divisions, logs and powers are singular at 0: stay a margin away
             target.spec = shapes.spec(self.name, checks, self.source, params)
             config = conventions.describe(self.config, self.name, op.arg_names[0])
+            if constructor:
+                config = f"{self.name}({', '.join(constructor)}) drawn per example"
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
+            if framework is not None:
+                target.inferred += f"; run {framework.describe()}"
             target.pin = self.pin
         elif op is not None and target.spec is not None:
             target.problem = arity_problem(op, target.spec)

@@ -78,6 +78,8 @@ class Shapes:
             text += f" plus up to {batch} leading batch dimensions{same}" if self.batch else ""
         if self.domain == "positive":
             text += "; values positive (the forward gives NaN or Inf on negative ones)"
+        elif self.domain == "nonzero":
+            text += "; values at least 0.2 away from 0"
         return text
 
     def spec(self, name: str, checks: Sequence[str], source: str, params: dict[str, Any] | None = None) -> Spec:

@@ -304,7 +304,10 @@ def params_for(p: ParamSpec, shape: tuple[int, ...]) -> st.SearchStrategy[Any]:
     if p.kind == "choice":
         return st.sampled_from(opts["values"])
     if p.kind == "axis":
-        return _axis(rank, none=opts.get("none", True), tuples=opts.get("tuple", True))
+        return _axis(rank, opts)
+    if p.kind == "axis_pair":  # two distinct axes (needle's transpose swaps them), or None
+        pairs = st.permutations(range(rank)).map(lambda order: tuple(sorted(order[:2]))) if rank >= 2 else st.nothing()
+        return st.none() | pairs
     if p.kind == "permutation":
         return st.permutations(range(rank)).map(tuple)
     if p.kind == "expand_axis":
@@ -327,15 +330,22 @@ def params_for(p: ParamSpec, shape: tuple[int, ...]) -> st.SearchStrategy[Any]:
     raise AssertionError(f"unhandled parameter kind {p.kind}")
 
 
-def _axis(rank: int, none: bool, tuples: bool) -> st.SearchStrategy[Any]:
+def _axis(rank: int, opts: Any) -> st.SearchStrategy[Any]:
+    """None, an int or a tuple of axes, as the options allow (``none``, ``int``, ``tuple``: each on by
+    default; ``negative``: negative axes too; ``empty``: the empty tuple too)."""
     options: list[st.SearchStrategy[Any]] = []
-    if none:
+    if opts.get("none", True):
         options.append(st.none())
     if rank:
-        options.append(st.integers(-rank, rank - 1))
-        if tuples:
+        low = -rank if opts.get("negative", True) else 0
+        if opts.get("int", True):
+            options.append(st.integers(low, rank - 1))
+        if opts.get("tuple", True):
+            min_size = 0 if opts.get("empty", True) else 1
             options.append(
-                st.lists(st.integers(-rank, rank - 1), unique_by=lambda a: a % rank, max_size=rank).map(tuple)
+                st.lists(
+                    st.integers(low, rank - 1), unique_by=lambda a: a % rank, min_size=min_size, max_size=rank
+                ).map(tuple)
             )
     # a 0-d input has no axis to give an op that needs one: no example
     return st.one_of(options) if options else st.nothing()

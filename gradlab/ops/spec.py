@@ -51,8 +51,8 @@ DOMAINS = {
     "labels": (0, 0),  # integers in [0, k), k the size of dimension `classes` of the signature
     "mask": (0.0, 1.0),  # a 0/1 keep-mask in the input's float dtype
 }
-PARAM_KINDS = {"axis", "bool", "float", "int", "choice", "permutation", "reshape", "broadcast", "expand_axis",
-               "squeeze_axis", "index", "pad_width"}  # fmt: skip
+PARAM_KINDS = {"axis", "axis_pair", "bool", "float", "int", "choice", "permutation", "reshape", "broadcast",
+               "expand_axis", "squeeze_axis", "index", "pad_width"}  # fmt: skip
 SHAPE_RULES = {"concatenate"}
 CHECK_NAMES = ("rev", "fwd", "adj", "form")
 DTYPES = ("float64", "float32")
