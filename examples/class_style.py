@@ -59,10 +59,14 @@ class MatMul(TensorOp):
         lhs, rhs = node.inputs
         lgrad = out_grad @ np.swapaxes(rhs, -1, -2)
         rgrad = np.swapaxes(lhs, -1, -2) @ out_grad
-        # sum over the batch dimensions an input was broadcast along
-        lgrad = lgrad.sum(axis=tuple(range(lgrad.ndim - lhs.ndim))) if lgrad.ndim > lhs.ndim else lgrad
-        rgrad = rgrad.sum(axis=tuple(range(rgrad.ndim - rhs.ndim))) if rgrad.ndim > rhs.ndim else rgrad
-        return lgrad, rgrad
+        # sum over the batch dimensions an input was broadcast along (missing ones, and ones of size 1)
+        return _unbroadcast(lgrad, lhs.shape), _unbroadcast(rgrad, rhs.shape)
+
+
+def _unbroadcast(grad, shape):
+    grad = grad.sum(axis=tuple(range(grad.ndim - len(shape)))) if grad.ndim > len(shape) else grad
+    ones = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=ones, keepdims=True) if ones else grad
 
 
 class Summation(TensorOp):

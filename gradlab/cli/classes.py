@@ -46,27 +46,35 @@ class Argument:
     name: str
     kind: dict[str, Any] | None
     default: Any
+    required: bool = False
 
 
-def constructor_arguments(cls: type) -> list[Argument] | str:
-    """The constructor's parameters, or why one of them cannot be chosen."""
+def constructor_arguments(cls: type) -> list[Argument]:
+    """The constructor's parameters: how each is drawn, or its default (``required`` when neither)."""
     try:
         params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     except (TypeError, ValueError):
         return []
-    found = []
-    for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        kind = conventions.constructor_param(cls, p.name)
-        if kind is None and p.default is p.empty:
-            return (
-                f"{cls.__name__}.__init__ takes {p.name}, which gradlab cannot choose by its name: add a"
-                f" [{cls.__name__}] table with params.{p.name} = {{ kind = ... }} (the schema of specs/*.toml),"
-                " or give it a default"
-            )
-        found.append(Argument(p.name, kind, None if p.default is p.empty else p.default))
-    return found
+    return [
+        Argument(p.name, conventions.constructor_param(cls, p.name), None if p.default is p.empty else p.default,
+                 required=p.default is p.empty)
+        for p in params
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]  # fmt: skip
+
+
+def unchosen(op: Op, spec: Spec | None) -> str | None:
+    """Why a class op cannot be made: a constructor parameter with no default that neither gradlab's
+    names nor the spec's params draw."""
+    drawn = {p.name for p in spec.params} if spec is not None else set()
+    missing = [a.name for a in getattr(op, "arguments", []) if a.required and a.kind is None and a.name not in drawn]
+    if not missing:
+        return None
+    names = ", ".join(missing)
+    return (
+        f"{op.name}.__init__ takes {names}, which gradlab cannot choose by name: give {names} a default, or pin"
+        f" the op's spec with a [{op.name}] table that draws it (params.{missing[0]} = {{ kind = ... }})"
+    )
 
 
 def param_table(arguments: Sequence[Argument]) -> dict[str, dict[str, Any]]:
@@ -88,9 +96,12 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             raise Unfinished(f"{name}.{method} is not written yet (its body is only pass or raise NotImplementedError)")
     if not reverse:
         return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
+    if any(base.__name__ == "TensorTupleOp" for base in cls.__mro__):
+        return None, spec, (
+            f"{name} is a TensorTupleOp: its values are tuples of Tensors, and gradlab checks ops on arrays only"
+            " (tuples of arrays are not supported yet)"
+        )
     arguments = constructor_arguments(cls)
-    if isinstance(arguments, str):
-        return None, spec, arguments
     framework = framework_of(cls) if forward_name == "compute" and reverse == "gradient" else None
 
     def make(params: dict[str, Any], xs: Sequence[Any]) -> Any:
@@ -99,15 +110,16 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
         for a in arguments:
             if a.name in params:
                 kwargs[a.name] = params[a.name]
+            elif a.kind is None and a.required:
+                continue  # not drawn by anything: discover reports it (unchosen) before any call
             elif a.default is not None or a.kind is None:
                 kwargs[a.name] = a.default
             else:
                 kwargs[a.name] = conventions.first_value(a.kind, shape)
         return cls(**kwargs)
 
-    probe = make({}, [])
-    arrays = required_args(getattr(probe, forward_name))
-    takes_arrays = len(required_args(getattr(probe, reverse))) > 1
+    arrays = required_args(getattr(cls, forward_name))[1:]  # without self
+    takes_arrays = len(required_args(getattr(cls, reverse))) > 2
 
     def fwd(*xs: Any, **params: Any) -> Any:
         from gradlab.cli.adapters import as_array
@@ -128,8 +140,11 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
         getattr(op, forward_name)(*xs)  # a layer may keep what its backward needs on self
         return rule(g, *xs) if takes_arrays else rule(g)
 
-    jvp = probe.jvp if "jvp" in methods else None
-    result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp, arg_names=tuple(arrays))
+    def jvp(tangents: Any, *args: Any, **params: Any) -> Any:
+        return make(params, args[:-1]).jvp(tangents, *args)
+
+    result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=tuple(arrays))
     result.framework = framework  # type: ignore[attr-defined]  (read by discover for the report)
     result.constructor = param_table(arguments)  # type: ignore[attr-defined]
+    result.arguments = arguments  # type: ignore[attr-defined]
     return result, spec, None

@@ -70,8 +70,17 @@ def run_check(args: argparse.Namespace) -> int:
         _require_cuda()
     console = _console(args)
     # reading a module calls its code (shapes are inferred by trying the forward): say so from the start
-    with console.status("finding the ops and their shapes", spinner="line") if not args.quiet else _nothing():
-        targets = _targets(args)
+    try:
+        with console.status("finding the ops and their shapes", spinner="line") if not args.quiet else _nothing():
+            targets = _targets(args)
+    except GradlabError as exc:  # the command cannot run: the report files say so too (exit 2)
+        from gradlab.cli.report_files import unrun_json, unrun_junit, write_atomic
+
+        if args.json and not _is_dir(args.json):
+            write_atomic(args.json, unrun_json(str(exc)))
+        if args.junit_xml and not _is_dir(args.junit_xml):
+            write_atomic(args.junit_xml, unrun_junit(str(exc)))
+        raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gradlab.cli import console_report

@@ -30,7 +30,7 @@ from gradlab.cli.adapters import (
     loss_op,
     source_line,
 )
-from gradlab.cli.classes import class_methods, class_op
+from gradlab.cli.classes import class_methods, class_op, unchosen
 from gradlab.cli.importing import ImportProblem, import_file, module_files
 from gradlab.cli.infer import infer_shapes, quiet, required_args
 from gradlab.cli.unfinished import Unfinished
@@ -171,8 +171,14 @@ class _Candidate:
         with time_limit(timeout, self.name):
             op, spec, target.problem = self.make()
         target.op, target.spec = op, _without_spaces(toml_spec or spec)
+        if op is not None and self.style == "class":
+            target.problem = unchosen(op, target.spec)
+            if target.problem:
+                target.op = None
+                return
         if op is not None and target.spec is None:
-            shapes = infer_shapes(op, hint=conventions.shape_hint(self.name), timeout=timeout)
+            hint = conventions.shape_hint(self.name)
+            shapes = infer_shapes(op, hint=hint, timeout=timeout, arrays_batch=self.style == "class")
             if isinstance(shapes, str):
                 target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
                 return

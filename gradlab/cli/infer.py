@@ -27,17 +27,16 @@ import itertools
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gradlab.check.form import describe_exception
+from gradlab.cli.shapes import BATCH_PROBES, Shapes
 from gradlab.cli.unfinished import Unfinished
 from gradlab.fuzz.driver import OpTimeout, time_limit
 from gradlab.ops.registry import Op
-from gradlab.ops.spec import Spec, parse_spec
 
 MAX_RANK = 5
 BASE = 6  # every dimension's size before the split
@@ -45,70 +44,24 @@ FRESH = (7, 4, 9, 8, 5, 10, 3, 11, 12, 13, 2, 14)  # sizes a split dimension tri
 FRESH_TRIES = 4
 MAX_TRIES = 2000  # forward calls, not seconds: the same search on every machine
 EXTRA_RANK = 3  # after a first uninformative labelling, ranks this much higher are still tried
-BATCH_PROBES = ((4,), (6, 4))
 _GRADLAB = str(Path(__file__).resolve().parents[1])
 # labels by the first array's rank: cs231n's x (N, D), w (D, M); x (N, C, H, W), w (F, C, HH, WW)
 LETTERS = {4: ("n", "c", "h", "w", "f", "hh", "ww", *"kpqrstuvyzabdegijlmo")}
 OTHER_LETTERS = "ndmkpqrstuvxyzabcefghijlo"
 
 
-@dataclass
-class Shapes:
-    """Labelled core shapes an op accepted, e.g. x (n, d), w (d, m), b (m,); "1" is a literal 1."""
-
-    names: tuple[str, ...]
-    labels: tuple[tuple[str, ...], ...]
-    out: tuple[str, ...] | None
-    domain: str = "real"
-    batch: bool = False
-    elementwise: bool = False
-    sizes: tuple[tuple[int, ...], ...] = ()  # the sizes it ran at
-
-    def signature(self) -> str:
-        outs = ",".join(self.out) if self.out is not None else ""
-        return ",".join(f"({','.join(dims)})" for dims in self.labels) + f"->({outs})"
-
-    def describe(self) -> str:
-        same = ", the same for every input" if len(self.names) > 1 else ""
-        batch = len(BATCH_PROBES[-1])
-        if self.elementwise:
-            text = f"{', '.join(self.names)} of any shape (1 to {batch + 1} dimensions){same}"
-        else:
-            text = ", ".join(f"{n} {_shape_text(dims)}" for n, dims in zip(self.names, self.labels, strict=True))
-            text += f" plus up to {batch} leading batch dimensions{same}" if self.batch else ""
-        if self.domain == "positive":
-            text += "; values positive (the forward gives NaN or Inf on negative ones)"
-        elif self.domain == "nonzero":
-            text += "; values at least 0.2 away from 0"
-        return text
-
-    def spec(self, name: str, checks: Sequence[str], source: str, params: dict[str, Any] | None = None) -> Spec:
-        rank = max((len(d) for d in self.labels), default=0)
-        table = {
-            "shape": self.signature(),
-            "batch": self.batch,
-            "broadcast": False,
-            "max_dims": len(BATCH_PROBES[-1]),
-            # rank-4 inputs of side 4 are already 256 entries: keep the examples quick to check
-            "max_side": 4 if rank <= 2 else 3,
-            "inputs": [{"name": n, "domain": self.domain} for n in self.names],
-            "checks": list(checks),
-            "params": params or {},
-            "domain_by_forward": True,
-        }
-        return parse_spec(name, table, f"<shapes inferred for {source}>")
-
-
-def _shape_text(dims: Sequence[str]) -> str:
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
-
-
 def infer_shapes(
-    op: Op, hint: str | None = None, max_tries: int = MAX_TRIES, timeout: float | None = None
+    op: Op,
+    hint: str | None = None,
+    max_tries: int = MAX_TRIES,
+    timeout: float | None = None,
+    arrays_batch: bool = False,
 ) -> Shapes | str:
     """The shapes ``op``'s forward accepts (see the module's docstring), or why none were found.
 
-    ``hint`` is a signature's inputs to try first (``"(n,c,h,w),(1,c,1,1),(1,c,1,1)"``). Raises
+    ``hint`` is a signature's inputs to try first (``"(n,c,h,w),(1,c,1,1),(1,c,1,1)"``);
+    ``arrays_batch``: leading batch dimensions are probed for ops of several arrays too (array ops of
+    an autodiff framework; a course layer's parameters take none). Raises
     :class:`Unfinished` when the forward returns None or raises NotImplementedError.
     """
     names = tuple(op.arg_names) if op.vjp_joint is not None else tuple(required_args(op.forward))
@@ -126,7 +79,7 @@ def infer_shapes(
     if found is None:
         return probe.not_found(names)
     keys, out, elementwise = found
-    return _named(names, keys, out, probe.domain, probe, elementwise)
+    return _named(names, keys, out, probe.domain, probe, elementwise, arrays_batch)
 
 
 class _Probe:
@@ -194,7 +147,9 @@ class _Probe:
     def elementwise(self) -> tuple | None:
         """Same-shape inputs, each output entry moved only by its own entry of the first input."""
         shapes = [(BASE,)] * self.n
-        xs = [self.rng.uniform(-2.0, 2.0, size=s) for s in shapes]
+        if self.run(shapes) is None:  # and learn the domain (a power of a negative base is NaN)
+            return None
+        xs = [self.rng.uniform(0.5 if self.domain == "positive" else -2.0, 2.0, size=s) for s in shapes]
         out = self.run(shapes, xs)
         if out is None or out.shape != (BASE,):
             return None
@@ -355,7 +310,13 @@ def _out_keys(shape: tuple[int, ...], shapes: Sequence[tuple[int, ...]], keys: S
 
 
 def _named(
-    names: tuple[str, ...], keys: tuple, out: tuple | None, domain: str, probe: _Probe, elementwise: bool
+    names: tuple[str, ...],
+    keys: tuple,
+    out: tuple | None,
+    domain: str,
+    probe: _Probe,
+    elementwise: bool,
+    arrays_batch: bool = False,
 ) -> Shapes:
     """Letters for the labels (in order of appearance: x's first dimension n, then d, m...; a hint's
     letters and literal 1s stay), and whether leading batch dimensions work too."""
@@ -370,16 +331,21 @@ def _named(
     out_labels = tuple(letter[k] for k in out) if out is not None and all(k in letter for k in out) else None
     # leading batch dimensions: for an elementwise op, or one of a single array (a row sum); a layer's
     # parameters take none
-    batch = elementwise or (len(names) == 1 and _takes_batch(probe, labels))
-    return Shapes(names, labels, out_labels, domain, batch, elementwise)
+    batch = elementwise or ((len(names) == 1 or arrays_batch) and _takes_batch(probe, labels))
+    # the first input batched alone too (a batched matmul with one matrix): batch dims broadcast
+    broadcast = batch and not elementwise and len(names) > 1 and _takes_batch(probe, labels, only_first=True)
+    return Shapes(names, labels, out_labels, domain, batch, elementwise, broadcast=broadcast)
 
 
-def _takes_batch(probe: _Probe, labels: tuple[tuple[str, ...], ...]) -> bool:
-    """Whether leading batch dimensions, the same on every input, work too."""
+def _takes_batch(probe: _Probe, labels: tuple[tuple[str, ...], ...], only_first: bool = False) -> bool:
+    """Whether leading batch dimensions, the same on every input (or on the first only), work too."""
     letters = dict.fromkeys(d for dims in labels for d in dims if d != "1")
     size = dict(zip(letters, FRESH, strict=False)) | {"1": 1}
     shapes = [tuple(size[d] for d in dims) for dims in labels]
-    return all(probe.run([b + s for s in shapes]) is not None for b in BATCH_PROBES)
+    return all(
+        probe.run([b + s if (i == 0 or not only_first) else s for i, s in enumerate(shapes)]) is not None
+        for b in BATCH_PROBES
+    )
 
 
 @contextlib.contextmanager

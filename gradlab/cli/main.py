@@ -25,7 +25,8 @@ exit codes: 0 every finished rule is right (warnings and unfinished functions al
 """
 
 CHECK_EPILOG = """\
-A PATH is a Python file, or FILE.py::NAME to pick one op. gradlab finds, without being told:
+A PATH is a Python file, a package folder, or FILE.py::NAME to pick one op; a file inside a
+package is imported as part of it (relative imports work). gradlab finds, without being told:
 ops made with gradlab.op / defvjp / defjvp; classes with compute()/forward() and
 gradient()/vjp()/backward() (and optionally jvp()); and course-style pairs
 NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads (and any
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=CHECK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("paths", nargs="*", metavar="PATH", help="FILE.py or FILE.py::NAME")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="FILE.py, FOLDER or FILE.py::NAME")
     check.add_argument("--registry", action="store_true", help="check the built-in ops")
     check.add_argument(
         "-k", dest="pattern", metavar="PATTERN", help="only ops whose name matches this regular expression"

@@ -53,6 +53,23 @@ def to_json(session: Session) -> str:
     return json.dumps(data, indent=2, default=_plain) + "\n"
 
 
+def unrun_json(error: str) -> str:
+    """The JSON report of a run that could not start (exit code 2): the reason, no ops."""
+    data = {"gradlab": __version__, "exit_code": 2, "error": error, "summary": {"total": 0}, "ops": []}
+    return json.dumps(data, indent=2) + "\n"
+
+
+def unrun_junit(error: str) -> str:
+    """The JUnit report of a run that could not start: one test case in error, with the reason."""
+    suite = ET.Element("testsuite", name="gradlab", tests="1", failures="0", errors="1", skipped="0", time="0")
+    case = ET.SubElement(suite, "testcase", classname="gradlab", name="gradlab check")
+    ET.SubElement(case, "error", message=error.splitlines()[0][:200]).text = error
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
 def _counts(session: Session) -> dict[str, int]:
     counts = {"total": len(session.targets), "pass": 0, "fail": 0, "warning": 0, "unfinished": 0, "error": 0,
               "xfail": 0, "xpass": 0}  # fmt: skip

@@ -3,3 +3,5 @@
 from . import ops
 from .autograd import Tensor, cpu
 from .ops import *  # noqa: F403
+
+__all__ = ["Tensor", "cpu", "ops"]

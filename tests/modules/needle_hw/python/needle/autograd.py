@@ -1,11 +1,8 @@
 """The framework: Values with cached NumPy data, Ops with compute/gradient, Tensors made from ops."""
 
-from typing import List, Optional, Tuple
-
 import numpy
 
-import numpy as array_api
-
+array_api = numpy  # the course's backend switch: NumPy in this homework
 NDArray = numpy.ndarray
 
 
@@ -22,7 +19,7 @@ class Op:
     def __call__(self, *args):
         raise NotImplementedError()
 
-    def compute(self, *args: Tuple[NDArray]):
+    def compute(self, *args: tuple[NDArray]):
         raise NotImplementedError()
 
     def gradient(self, out_grad, node):
@@ -39,8 +36,8 @@ class TensorOp(Op):
 
 
 class Value:
-    op: Optional[Op]
-    inputs: List["Value"]
+    op: Op | None
+    inputs: list["Value"]
     cached_data: NDArray
     requires_grad: bool
 
@@ -59,7 +56,7 @@ class Tensor(Value):
         self._init(None, [], cached_data=numpy.array(data, dtype=dtype or "float32"), requires_grad=requires_grad)
 
     @staticmethod
-    def make_from_op(op: Op, inputs: List[Value]):
+    def make_from_op(op: Op, inputs: list[Value]):
         tensor = Tensor.__new__(Tensor)
         tensor._init(op, inputs)
         tensor.realize_cached_data()

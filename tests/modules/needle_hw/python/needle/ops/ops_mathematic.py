@@ -111,7 +111,9 @@ class BroadcastTo(TensorOp):
     def gradient(self, out_grad, node):
         in_shape = node.inputs[0].shape
         lead = len(self.shape) - len(in_shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(in_shape) if s == 1 and self.shape[i + lead] != 1)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(in_shape) if s == 1 and self.shape[i + lead] != 1
+        )
         summed = array_api.sum(out_grad.numpy(), axis=axes)
         return Tensor.make_const(summed.reshape(in_shape))
 
@@ -145,7 +147,17 @@ class MatMul(TensorOp):
 
     def gradient(self, out_grad, node):
         a, b = node.inputs
-        return MatMul()(out_grad, Transpose()(b)), MatMul()(Transpose()(a), out_grad)
+        return _reduce_to(MatMul()(out_grad, Transpose()(b)), a.shape), _reduce_to(
+            MatMul()(Transpose()(a), out_grad), b.shape
+        )
+
+
+def _reduce_to(grad, shape):
+    """Sum a gradient over the batch dimensions its input was broadcast along."""
+    data = grad.numpy()
+    data = data.sum(axis=tuple(range(data.ndim - len(shape)))) if data.ndim > len(shape) else data
+    ones = tuple(i for i, size in enumerate(shape) if size == 1 and data.shape[i] != 1)
+    return Tensor.make_const(data.sum(axis=ones, keepdims=True) if ones else data)
 
 
 class Log(TensorOp):
@@ -186,3 +198,10 @@ class Exp(TensorOp):
 
     def gradient(self, out_grad, node):
         return out_grad * node.inptus[0]  # a typo: crashes
+
+
+class MatMulUnreduced(MatMul):
+    def gradient(self, out_grad, node):
+        # the batched case: b (k, m) broadcast over a (B, n, k) gets a (B, k, m) gradient, not summed
+        a, b = node.inputs
+        return MatMul()(out_grad, Transpose()(b)), MatMul()(Transpose()(a), out_grad)

@@ -1,0 +1,144 @@
+"""Autodiff homework in its own framework: a needle-like package (tests/modules/needle_hw, written
+for these tests) imported as its project imports it, its ops made with their constructor parameters
+and run on its own Tensors."""
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gradlab.cli.discover import DiscoveryError, discover
+from gradlab.fuzz.driver import fuzz_op
+
+PACKAGE = Path(__file__).resolve().parent / "modules" / "needle_hw" / "python" / "needle"
+OPS = PACKAGE / "ops" / "ops_mathematic.py"
+RIGHT = ["EWiseAdd", "AddScalar", "MulScalar", "EWiseMul", "EWiseDiv", "PowerScalar", "Transpose", "Reshape",
+         "BroadcastTo", "Summation", "MatMul", "Log", "ReLU"]  # fmt: skip
+
+
+@functools.cache
+def _targets(path=OPS):
+    return {t.name: t for t in discover(path)}
+
+
+def _fuzz(name, dtype="float64", examples=25):
+    target = _targets()[name]
+    assert target.problem is None and target.unfinished is None, target.problem or target.unfinished
+    return fuzz_op(target.op, dtype, max_examples=examples, spec=target.spec)
+
+
+def test_a_module_with_relative_imports_is_imported_as_part_of_its_package():
+    targets = _targets()
+    assert set(RIGHT) <= set(targets)
+    assert "run in its framework: Tensor of needle.autograd" in targets["EWiseAdd"].inferred
+    assert sys.modules["needle.ops.ops_mathematic"].__file__ == str(OPS)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", RIGHT)
+def test_right_ops_pass_on_their_own_tensors(name, dtype):
+    outcome = _fuzz(name, dtype, examples=20)
+    assert outcome.failure is None, outcome.failure and outcome.failure.report.format()
+    assert outcome.status == "pass", outcome.error
+
+
+def test_constructor_parameters_are_drawn_by_name_and_shown():
+    targets = _targets()
+    assert [p.name for p in targets["AddScalar"].spec.params] == ["scalar"]
+    assert [p.kind for p in targets["Transpose"].spec.params] == ["axis_pair"]  # needle swaps two axes
+    assert [p.kind for p in targets["BroadcastTo"].spec.params] == ["broadcast"]
+    assert [p.kind for p in targets["Reshape"].spec.params] == ["reshape"]
+    assert "Summation(axes) drawn per example" in targets["Summation"].inferred
+
+
+def test_divisions_are_drawn_away_from_zero():
+    assert {x.domain for x in _targets()["EWiseDiv"].spec.inputs} == {"nonzero"}
+
+
+@pytest.mark.parametrize(
+    "name, check, words",
+    [
+        ("PowerScalarWrongValues", "rev", "differ beyond the tolerance"),
+        ("BroadcastToWrongShape", "form", "the cotangent for a has shape"),
+        ("ReLUMutatesOutGrad", "form", "the VJP mutates the cotangent g"),
+        ("Exp", "form", "the VJP raised AttributeError: 'Tensor' object has no attribute 'inptus'"),
+        ("MatMulUnreduced", "form", "is broadcast in the output, so sum it over the broadcast axes"),
+    ],
+)
+def test_planted_bugs_are_found_for_their_reason(name, check, words):
+    outcome = _fuzz(name, examples=40)
+    assert outcome.status == "fail"
+    result = outcome.failure.report.result(check)
+    assert result.status == "fail" and words in (result.message + " ".join(result.details))
+
+
+def test_an_unwritten_gradient_is_unfinished():
+    assert "Negate.gradient is not written yet" in _targets()["Negate"].unfinished
+
+
+def test_a_package_folder_stands_for_its_modules():
+    names = {t.name for t in discover(PACKAGE)}
+    assert set(RIGHT) <= names and "Tensor" not in names
+
+
+def test_another_package_of_the_same_name_is_imported_fresh(tmp_path):
+    copy = tmp_path / "python" / "needle"
+    shutil.copytree(PACKAGE, copy)
+    ops = copy / "ops" / "ops_mathematic.py"
+    ops.write_text(ops.read_text() + "\n\nclass Square(EWiseMul):\n    pass\n")
+    names = {t.name for t in discover(ops)}
+    assert "Square" in names
+    assert "Square" not in {t.name for t in discover(OPS)}  # and back
+
+
+def test_a_parameter_gradlab_cannot_choose_is_named_and_a_spec_may_draw_it(tmp_path):
+    source = """
+        import numpy as np
+
+        class Scale:
+            def __init__(self, factor):
+                self.factor = factor
+
+            def compute(self, a):
+                return a * self.factor
+
+            def gradient(self, out_grad, node):
+                return out_grad * self.factor
+    """
+    module = tmp_path / "scale.py"
+    module.write_text(textwrap.dedent(source))
+    (target,) = discover(module)
+    assert "Scale.__init__ takes factor, which gradlab cannot choose by name" in target.problem
+    (tmp_path / "scale.toml").write_text(
+        '[Scale]\nshape = "(n)->(n)"\ninputs = [{ name = "a", domain = "real" }]\n'
+        'params = { factor = { kind = "choice", values = [0.5, 3.0] } }\nchecks = ["rev", "form"]\n'
+    )
+    (target,) = discover(module)
+    assert target.problem is None
+    outcome = fuzz_op(target.op, "float64", max_examples=10, spec=target.spec)
+    assert outcome.status == "pass"
+
+
+def test_relative_imports_without_a_package_say_so(tmp_path):
+    module = tmp_path / "ops.py"
+    module.write_text("from .autograd import Tensor\n")
+    with pytest.raises(DiscoveryError, match=r"relative imports, but its folder has no __init__\.py"):
+        discover(module)
+
+
+def test_the_report_files_are_written_when_the_command_cannot_run(tmp_path):
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    result = subprocess.run(
+        [sys.executable, "-m", "gradlab", "check", tmp_path / "missing.py", "--json", report, "--junit-xml", junit],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 2 and "no such file" in data["error"]
+    assert "no such file" in junit.read_text()
