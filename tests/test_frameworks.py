@@ -142,3 +142,28 @@ def test_the_report_files_are_written_when_the_command_cannot_run(tmp_path):
     data = json.loads(report.read_text())
     assert data["exit_code"] == 2 and "no such file" in data["error"]
     assert "no such file" in junit.read_text()
+
+
+def test_an_op_checked_only_on_one_element_inputs_is_flagged(tmp_path):
+    source = """
+        import numpy as np
+
+        class Transpose:
+            spec = {"shape": "()->()", "batch": False, "inputs": [{"name": "a", "domain": "real"}]}
+
+            def compute(self, a):
+                return np.swapaxes(a, -1, -2) if a.ndim >= 2 else a
+
+            def gradient(self, out_grad, node):
+                return out_grad  # wrong for any matrix, right for a scalar
+    """
+    module = tmp_path / "t.py"
+    module.write_text(textwrap.dedent(source))
+    report = tmp_path / "r.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "gradlab", "check", module, "--examples", "10", "--json", report],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert "Transpose [float64]: only one-element inputs" in result.stdout
+    (run, *_) = json.loads(report.read_text())["ops"][0]["runs"]
+    assert run["status"] == "pass" and run["only_one_element"] and run["largest_input"] == 1

@@ -97,9 +97,13 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
     if not reverse:
         return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
     if any(base.__name__ == "TensorTupleOp" for base in cls.__mro__):
-        return None, spec, (
-            f"{name} is a TensorTupleOp: its values are tuples of Tensors, and gradlab checks ops on arrays only"
-            " (tuples of arrays are not supported yet)"
+        return (
+            None,
+            spec,
+            (
+                f"{name} is a TensorTupleOp: its values are tuples of Tensors, and gradlab checks ops on arrays only"
+                " (tuples of arrays are not supported yet)"
+            ),
         )
     arguments = constructor_arguments(cls)
     framework = framework_of(cls) if forward_name == "compute" and reverse == "gradient" else None

@@ -149,6 +149,12 @@ def notes(session: Session, verbose: bool = False) -> Iterator[Text]:
         if t.unfinished:
             yield Text.assemble((f"{t.name}: unfinished", "yellow"), f" — {t.unfinished} ({t.source})")
         for o in t.outcomes:
+            if o.degenerate and o.failure is None and not o.error:
+                yield Text.assemble(
+                    (f"{t.name} [{o.dtype}]: only one-element inputs", "yellow"),
+                    " — every example had inputs of one element (0-d or all sizes 1), where a wrong transpose or"
+                    " reduction still looks right; give the op a spec with larger shapes",
+                )
             if o.warning and o.failure is None and not o.error:
                 yield Text.assemble(
                     (f"{t.name} [{o.dtype}]: warning", "yellow"),

@@ -91,7 +91,7 @@ def _outcome_json(session: Session, t: Checked, o: OpOutcome) -> dict[str, Any]:
         "dtype": o.dtype, "status": o.status, "examples": o.examples, "nondiff": o.nondiff,
         "rejected": o.rejected, "checks": list(o.checks), "worst_rel_err": o.worst_rel_err,
         "worst_error_over_limit": o.worst_ratio, "seconds": round(o.seconds, 4), "error": o.error, "xfail": o.xfail,
-        "warnings": o.warnings, "warning": o.warning,
+        "warnings": o.warnings, "warning": o.warning, "largest_input": o.largest, "only_one_element": o.degenerate,
     }  # fmt: skip
     if o.failure is not None:
         names = o.failure.report.input_names

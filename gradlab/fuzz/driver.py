@@ -7,6 +7,7 @@ failure or crash never stops the others.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -260,6 +261,8 @@ def _outside(op: Op, example: Example, why: list[str]) -> bool:
 
 def _count(outcome: OpOutcome, report: GradCheckReport, progress: Progress | None, name: str, planned: int) -> None:
     outcome.examples += 1
+    sizes = [math.prod(shape) for shape in report.input_shapes if shape is not None]
+    outcome.largest = max(outcome.largest, max(sizes, default=0))
     if progress is not None:
         progress(name, min(outcome.examples, planned), planned)
     if report.status == "nondiff":

@@ -36,6 +36,12 @@ class OpOutcome:
     seconds: float = 0.0
     warnings: int = 0  # examples with a warning (legal but suspect, e.g. a float32 input's float64 gradient)
     warning: str | None = None  # the first one's text
+    largest: int = 0  # the most elements any input had in an example checked
+
+    @property
+    def degenerate(self) -> bool:
+        """Checked, but only on inputs of one element (0-d or all sizes 1): most rules look right there."""
+        return self.examples > 0 and self.largest <= 1
 
     @property
     def status(self) -> str:
