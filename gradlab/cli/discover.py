@@ -184,12 +184,13 @@ class _Candidate:
                 return
             checks = ["rev", "fwd", "adj", "form"] if op.has_jvp else ["rev", "form"]
             constructor = getattr(op, "constructor", None)  # a class's constructor parameters
-            params = constructor or conventions.param_table(self.config, self.name, op.arg_names[0])
+            first = op.arg_names[0] if op.arg_names else "x"  # a NumPy 1.x ufunc has no argument names
+            params = constructor or conventions.param_table(self.config, self.name, first)
             framework = getattr(op, "framework", None)
             if framework is not None and shapes.domain == "real":
                 shapes.domain = "nonzero"  # divisions, logs and powers are singular at 0: stay a margin away
             target.spec = shapes.spec(self.name, checks, self.source, params)
-            config = conventions.describe(self.config, self.name, op.arg_names[0])
+            config = conventions.describe(self.config, self.name, first)
             if constructor:
                 config = f"{self.name}({', '.join(constructor)}) drawn per example"
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
