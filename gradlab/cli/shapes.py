@@ -50,6 +50,8 @@ class Shapes:
             "shape": self.signature(),
             "batch": self.batch,
             "broadcast": self.broadcast,
+            # an autodiff framework's ops broadcast batch dims by missing leading ones (needle's matmul)
+            "broadcast_ones": False,
             "max_dims": len(BATCH_PROBES[-1]),
             # rank-4 inputs of side 4 are already 256 entries: keep the examples quick to check
             "max_side": 4 if rank <= 2 else 3,

@@ -158,7 +158,7 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
     batch: list[tuple[int, ...]] = [() for _ in spec.inputs]
     if batched and spec.max_dims:
         if spec.broadcast and len(batched) > 1:
-            drawn = draw(broadcastable_shapes(len(batched), spec.max_dims, spec.max_side))
+            drawn = draw(broadcastable_shapes(len(batched), spec.max_dims, spec.max_side, ones=spec.broadcast_ones))
         else:
             one = draw(hnp.array_shapes(min_dims=0, max_dims=spec.max_dims, min_side=1, max_side=spec.max_side))
             drawn = [one] * len(batched)
@@ -178,7 +178,9 @@ def _inputs_only(signature: str) -> str:
 
 
 @st.composite
-def broadcastable_shapes(draw: Any, count: int, max_dims: int = 3, max_side: int = 4) -> list[tuple[int, ...]]:
+def broadcastable_shapes(
+    draw: Any, count: int, max_dims: int = 3, max_side: int = 4, ones: bool = True
+) -> list[tuple[int, ...]]:
     """``count`` shapes that broadcast together, each a suffix of one drawn shape with any of its
     dimensions set to 1: broadcasting happens along leading, middle and trailing axes alike.
 
@@ -188,13 +190,17 @@ def broadcastable_shapes(draw: Any, count: int, max_dims: int = 3, max_side: int
         How many shapes.
     max_dims, max_side
         Limits of the rank and of each dimension of the common shape (0-d shapes included).
+    ones
+        Whether dimensions are set to 1 (else the shapes differ only by missing leading dimensions).
     """
     full = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=1, max_side=max_side))
     shapes = []
     for _ in range(count):
         kept = full[len(full) - draw(st.integers(0, len(full))) :]
-        ones = draw(st.lists(st.booleans(), min_size=len(kept), max_size=len(kept)))
-        shapes.append(tuple(1 if one else size for size, one in zip(kept, ones, strict=True)))
+        set_to_one = (
+            draw(st.lists(st.booleans(), min_size=len(kept), max_size=len(kept))) if ones else [False] * len(kept)
+        )
+        shapes.append(tuple(1 if one else size for size, one in zip(kept, set_to_one, strict=True)))
     return shapes
 
 

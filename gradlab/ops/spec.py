@@ -16,6 +16,7 @@ One TOML table per op::
     checks = ["rev", "fwd", "adj", "form"]
     xfail = "reason"                 # an expected failure
     domain_by_forward = true         # examples the forward raises on are skipped (inferred specs)
+    broadcast_ones = false           # batch dims broadcast only by missing leading dims, not size 1
 
 Every field is validated on load; an error names the file, the op and the field.
 """
@@ -105,6 +106,8 @@ class Spec:
     # examples on which the forward raises are outside the op's domain: skipped, not failed (an
     # inferred spec knows the shapes only up to what the forward checks, e.g. a stride that divides)
     domain_by_forward: bool = False
+    # broadcast batch dims include size-1 ones (NumPy's rule); false: only missing leading ones (needle's)
+    broadcast_ones: bool = True
     source: str = "<inline>"
 
     @property
@@ -147,7 +150,7 @@ def parse_spec(op: str, table: Any, source: str = "<inline>") -> Spec:
     if not isinstance(table, Mapping):
         raise fail("", f"expected a table of fields, got {type(table).__name__}")
     known = {"shape", "inputs", "params", "dtypes", "tolerance", "kinks", "checks", "xfail", "batch", "broadcast",
-             "max_dims", "min_side", "max_side", "doc", "domain_by_forward"}  # fmt: skip
+             "max_dims", "min_side", "max_side", "doc", "domain_by_forward", "broadcast_ones"}  # fmt: skip
     for key in table:
         if key not in known:
             raise fail(key, f"unknown field; the fields are {', '.join(sorted(known))}")
@@ -203,13 +206,14 @@ def parse_spec(op: str, table: Any, source: str = "<inline>") -> Spec:
         if not isinstance(value, int) or value < lowest:
             raise fail(key, f"expected an integer >= {lowest}")
         ints[key] = value
-    for key in ("batch", "broadcast", "domain_by_forward"):
+    for key in ("batch", "broadcast", "domain_by_forward", "broadcast_ones"):
         if not isinstance(table.get(key, key != "domain_by_forward"), bool):
             raise fail(key, "expected true or false")
     return Spec(
         op=op, shape=shape, inputs=inputs, params=params, dtypes=dtypes, tolerance=tolerance,
         kinks=tuple(float(k) for k in kinks), checks=checks, xfail=xfail, batch=table.get("batch", True),
         broadcast=table.get("broadcast", True), domain_by_forward=table.get("domain_by_forward", False),
+        broadcast_ones=table.get("broadcast_ones", True),
         source=source, **ints,
     )  # fmt: skip
 
