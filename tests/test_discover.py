@@ -9,7 +9,7 @@ import pytest
 
 from gradlab.cli.discover import DiscoveryError, discover
 from gradlab.fuzz.driver import fuzz_op
-from gradlab.fuzz.strategies import _core_dims
+from gradlab.fuzz.strategies import core_dims
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CORRECT = {
@@ -49,7 +49,7 @@ def test_every_style_is_found_with_its_names(module):
 
 def test_affine_shapes_are_inferred_as_n_d_then_d_m_then_m():
     affine = _example("course_style.py")["affine"]
-    (x, w, b), _ = _core_dims(affine.spec.signature)
+    (x, w, b), _ = core_dims(affine.spec.signature)
     assert len(x) == 2 and len(w) == 2 and len(b) == 1
     n, d, m = x[0], x[1], w[1]
     assert (w[0], b[0]) == (d, m) and len({n, d, m}) == 3

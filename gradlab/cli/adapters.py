@@ -34,7 +34,6 @@ problem)``: the op is None when ``problem`` says why it cannot be checked; it ra
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 from gradlab.cli import conventions
 from gradlab.cli.infer import required_args
 from gradlab.cli.unfinished import Unfinished, unwritten
+from gradlab.fuzz.strategies import core_dims
 from gradlab.ops.registry import Op
 from gradlab.ops.spec import Spec, parse_spec
 
@@ -170,7 +170,7 @@ def first_call(op: Op, spec: Spec) -> None:
     :class:`~gradlab.cli.unfinished.Unfinished` when either is not written yet (returns None for the
     output or for a gradient, or raises NotImplementedError). Other errors are left to the check."""
     rng = np.random.default_rng(0)
-    dims, _ = _signature_dims(spec.shape)
+    dims, _ = core_dims(spec.shape)
     size = {d: s for d, s in zip(dict.fromkeys(d for g in dims for d in g), (5, 4, 3, 6, 7, 2, 8, 9), strict=False)}
     size["1"] = 1
     xs = []
@@ -199,9 +199,3 @@ def first_call(op: Op, spec: Spec) -> None:
         missing = [] if all(g is not None for g in grads) else [spec.inputs[i].name for i in spec.wrt]
     if missing:
         raise Unfinished(f"{op.name}'s backward returns None for the gradient of {', '.join(missing)}")
-
-
-def _signature_dims(signature: str) -> tuple[list[list[str]], list[str]]:
-    ins, out = signature.split("->")
-    groups = [g.split(",") if g else [] for g in re.findall(r"\(([^)]*)\)", ins)]
-    return groups, [d for d in re.findall(r"\(([^)]*)\)", out)[0].split(",") if d]

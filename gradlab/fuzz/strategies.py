@@ -119,7 +119,8 @@ def _examples(draw: Any, spec: Spec, dtype: str | None) -> Example:
 _CORE = re.compile(r"\(([^)]*)\)")
 
 
-def _core_dims(signature: str) -> tuple[list[list[str]], list[str]]:
+def core_dims(signature: str) -> tuple[list[list[str]], list[str]]:
+    """The named core dimensions of a gufunc signature: per input, and of the output."""
     ins, out = signature.split("->")
     parse = [[d.strip() for d in group.split(",") if d.strip()] for group in _CORE.findall(ins)]
     out_dims = [d.strip() for d in _CORE.findall(out)[0].split(",") if d.strip()]
@@ -147,7 +148,7 @@ def _signature_shapes(draw: Any, spec: Spec) -> tuple[list[tuple[int, ...]], dic
             signature=_inputs_only(spec.signature), max_dims=0, min_side=spec.min_side, max_side=spec.max_side
         )
     ).input_shapes
-    dims, _ = _core_dims(spec.signature)
+    dims, _ = core_dims(spec.signature)
     sizes: dict[str, int] = {}
     for names, shape in zip(dims, core, strict=True):
         present = [n.rstrip("?") for n in names if not (n.endswith("?") and len(shape) < len(names))]
