@@ -13,6 +13,7 @@ from gradlab._version import __version__ as __version__
 
 _EXPORTS = {
     "assert_grad_close": "gradlab.check.assertions",
+    "UndecidedWarning": "gradlab.check.assertions",
     "check_grads": "gradlab.check.grads",
     "CheckResult": "gradlab.check.results",
     "GradCheckReport": "gradlab.check.results",
@@ -31,7 +32,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # the names, for type checkers and IDEs
-    from gradlab.check.assertions import assert_grad_close  # noqa: F401
+    from gradlab.check.assertions import UndecidedWarning, assert_grad_close  # noqa: F401
     from gradlab.check.grads import check_grads  # noqa: F401
     from gradlab.check.results import CheckResult, GradCheckReport, Mismatch  # noqa: F401
     from gradlab.check.tolerances import Tolerance, default_tolerance  # noqa: F401

@@ -39,6 +39,9 @@ class Numeric:
     kink: Array | None = None
     lo: Array | None = None
     hi: Array | None = None
+    # entries no step could settle (:mod:`gradlab.check.stepsearch`), and why
+    unsettled: Array | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Compared:
     wrong: Array
     kinked: Array
     undefined: Array
+    undecided: Array
+    reason: str = ""
 
 
 def compare(
@@ -57,12 +62,13 @@ def compare(
 ) -> Compared:
     """Decide, per element: within the tolerance, wrong, at a kink, or numerically undefined;
     ``rounding`` widens each limit by the rule's measured rounding there."""
-    undefined = ~xp.isfinite(numeric.value)
-    value = xp.where(undefined, xp.zeros_like(numeric.value), numeric.value)
+    unsettled = numeric.unsettled if numeric.unsettled is not None else xp.zeros_like(numeric.value, dtype=xp.bool)
+    undefined = ~xp.isfinite(numeric.value) & ~unsettled
+    value = xp.where(xp.isfinite(numeric.value), numeric.value, xp.zeros_like(numeric.value))
     error = xp.where(xp.isfinite(numeric.error), numeric.error, xp.zeros_like(numeric.error))
     limit = tolerances.elementwise_limit(xp, value, error, tol, analytic_eps, rounding)
     diff = xp.abs(analytic - value)
-    bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined
+    bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined & ~unsettled
     kinked = xp.zeros_like(bad)
     if numeric.kink is not None:
         # non-smooth on the stencil: far rougher than a smooth function, or rough enough to explain
@@ -76,12 +82,18 @@ def compare(
         # at a kink, a subgradient (between the one-sided derivatives) is a valid answer
         inside = (analytic >= numeric.lo - limit) & (analytic <= numeric.hi + limit) & xp.isfinite(analytic)
         kinked = nonsmooth & inside
-    return Compared(analytic, value, diff, limit, bad & ~kinked, kinked, undefined)
+    return Compared(analytic, value, diff, limit, bad & ~kinked, kinked, undefined, unsettled, numeric.reason)
 
 
 def agrees(xp: Any, c: Compared) -> bool:
-    """Whether every element is within the tolerance (none wrong, at a kink or undefined)."""
-    return not bool(xp.any(c.wrong | c.kinked | c.undefined))
+    """Whether every element is within the tolerance (none wrong, at a kink, undefined or undecided)."""
+    return not bool(xp.any(c.wrong | c.kinked | c.undefined | c.undecided))
+
+
+def unsettled_entries(xp: Any, c: Compared) -> Array:
+    """The entries a step search should settle before anything is called wrong: those that
+    disagree, and those whose numerical derivative is undefined at the default step."""
+    return c.wrong | c.undefined
 
 
 def count(xp: Any, mask: Array) -> int:
@@ -96,7 +108,7 @@ def to_result(
     result = CheckResult(check, "pass", subject, size=size, rtol=tol.rtol, atol=tol.atol, mode=mode)
     if size == 0:
         return result
-    defined = ~c.undefined
+    defined = ~c.undefined & ~c.undecided
     zeros = xp.zeros_like(c.diff)
     diff = xp.where(defined, c.diff, zeros)
     result.max_abs_err = float(xp.max(diff))
@@ -107,12 +119,14 @@ def to_result(
     result.max_rel_err = float(xp.max(diff / xp.maximum(abs_n, xp.full_like(abs_n, floor))))
     result.worst_ratio = float(xp.max(xp.where(defined, c.diff / c.limit, zeros)))
     n_wrong, n_kinked, n_undefined = count(xp, c.wrong), count(xp, c.kinked), count(xp, c.undefined)
-    if n_wrong == 0 and n_kinked == 0 and n_undefined == 0:
+    n_undecided = count(xp, c.undecided)
+    if n_wrong == 0 and n_kinked == 0 and n_undefined == 0 and n_undecided == 0:
         return result
     host = {
         name: backend.to_host(getattr(c, name)) for name in ("analytic", "numeric", "diff", "limit", "wrong", "kinked")
     }
-    badness = np.where(host["wrong"], host["diff"] / host["limit"], -np.inf)
+    # a non-finite analytic value is as bad as it gets (NaN would sort last and drop its row)
+    badness = np.where(host["wrong"], np.nan_to_num(host["diff"] / host["limit"], nan=np.inf), -np.inf)
     order = np.argsort(-badness, kind="stable")[: min(n_wrong, MAX_MISMATCHES)]
     result.mismatch_count = n_wrong
     result.mismatches = [
@@ -133,6 +147,13 @@ def to_result(
         result.message = f"{n_wrong} of {size} elements differ beyond the tolerance"
         if result.analytic is not None and result.numeric is not None:
             result.diagnosis = diagnose.value_pattern(result.analytic, result.numeric, sizes)
+    elif n_undecided:
+        result.status = "undecided"
+        result.message = f"{n_undecided} of {size} element(s) could not be settled: {c.reason}"
+        result.nondiff_indices = []
+        result.undecided_indices = [
+            unravel(j, shape) for j in np.flatnonzero(backend.to_host(c.undecided))[:MAX_MISMATCHES]
+        ]
     elif n_kinked:
         result.status = "nondiff"
         result.message = (

@@ -19,6 +19,7 @@ from gradlab.check.compare import KINK_RATIO, REPORT_ARRAY_LIMIT, compare, to_re
 from gradlab.check.numerics import Samples
 from gradlab.check.results import CheckResult, Mismatch
 from gradlab.check.sampling import Sampler, as_float, stack_numeric, xp_flat
+from gradlab.check.settling import settle_direction, settle_elements
 from gradlab.check.tolerances import Tolerance
 
 Array = Any
@@ -65,15 +66,18 @@ class _Projection:
             # the quick look disagrees: decide with the method's whole stencil
             samples = sampler.projected_samples(k, i, refined=True)
             gap, limit, score, numeric = self.block(0, n, samples)
+        reason = ""
+        if not (math.isfinite(gap) and abs(gap) <= limit):
+            # before calling the projection wrong: a search over steps along the probe
+            gap, limit, score, numeric, reason = self.settle(gap, limit, score, numeric)
         base = CheckResult(
             "rev", "pass", self.name, size=n, rtol=self.tol.rtol, atol=self.tol.atol, mode="projected",
             max_abs_err=abs(gap), max_rel_err=abs(gap) / max(abs(numeric), 1e-300), worst_ratio=abs(gap) / limit,
         )  # fmt: skip
-        if not math.isfinite(gap):
-            base.status = "invalid"
-            base.message = (
-                "the numerical derivative is undefined here (a step of the finite difference leaves the domain)"
-            )
+        if reason:
+            base.status = "undecided"
+            base.max_abs_err = base.max_rel_err = base.worst_ratio = 0.0
+            base.message = f"the projection <v, J u> could not be settled: {reason}"
             return base
         if score <= 1.0:
             return base
@@ -86,6 +90,25 @@ class _Projection:
             )
             return base
         return self.leaf_result(leaves, base, shape)
+
+    def settle(self, gap: float, limit: float, score: float, numeric: float) -> tuple[float, float, float, float, str]:
+        """Settle ``<v, J u>`` by a step search along ``u``: the gap, limit, score and numeric value
+        with the confirmed estimate, or the reason none was confirmed."""
+        xp, sampler = self.xp, self.sampler
+        analytic = float(backend.dot(xp, self.analytic, self.u))
+        base = float(tolerances.projected_limit(xp, self.analytic, self.u, 0.0, self.tol, self.a_eps))
+        if self.rounding is not None:
+            base += float(xp.sum(xp.abs(self.rounding * self.u)))
+        found = settle_direction(
+            sampler, {self.i: sampler.probes.u[self.k][self.i]}, xp.reshape(self.v, (1, -1)),
+            xp.asarray([analytic]), xp.asarray([base]), xp.asarray([True]),
+        )  # fmt: skip
+        if not bool(found.confirmed[0]):
+            return gap, limit, score, numeric, found.reason
+        value, error = float(found.value[0]), float(found.error[0])
+        limit = base + tolerances.NUMERIC_ERROR_SAFETY * error
+        gap = analytic - value
+        return gap, limit, abs(gap) / limit, value, ""
 
     def block(self, start: int, stop: int, samples: Samples | None = None) -> tuple[float, float, float, float]:
         """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
@@ -141,6 +164,10 @@ class _Projection:
         a = xp.stack([analytic[j] for j in leaves])
         rounding = None if self.rounding is None else xp.stack([self.rounding[j] for j in leaves])
         compared = compare(xp, a, numeric, tol, self.a_eps, rounding)
+        compared = settle_elements(
+            sampler, self.i, xp.reshape(self.v, (1, -1)), [a], [numeric], [compared], tol, self.a_eps, [rounding],
+            elements=leaves,
+        )[0]  # fmt: skip
         located = to_result(xp, "rev", self.name, compared, (len(leaves),), tol, "projected", sampler.axis_sizes())
         flat_to_index = [unravel(j, shape) for j in leaves]
         base.mismatches = [
@@ -154,7 +181,7 @@ class _Projection:
             base.worst_index = base.mismatches[0].index
             base.max_abs_err = max(m.abs_err for m in base.mismatches)
             base.max_rel_err = located.max_rel_err
-        base.status = "fail" if located.status == "pass" else located.status
+        base.status = "fail" if located.status in ("pass", "undecided") else located.status
         found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
         base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
         if base.status == "nondiff":

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 CheckName = Literal["rev", "fwd", "adj", "form"]
-Status = Literal["pass", "warning", "fail", "nondiff", "invalid"]
+Status = Literal["pass", "warning", "fail", "nondiff", "undecided", "invalid"]
 
 CHECK_TITLES = {
     "rev": "VJP (reverse mode) vs numerical derivative",
@@ -18,8 +18,12 @@ CHECK_TITLES = {
     "form": "form of the rules (shapes, dtypes, finiteness, mutation, determinism)",
 }
 
-# how bad each status is, for folding several results into one
-_SEVERITY = {"pass": 0, "warning": 1, "nondiff": 2, "invalid": 3, "fail": 4}
+# how bad each status is, for folding several results into one: *undecided* (the numerics cannot
+# settle it at this input) is never a failure; *invalid* (the inputs are outside the forward's
+# domain) says the example itself is unusable
+_SEVERITY = {"pass": 0, "warning": 1, "nondiff": 2, "undecided": 3, "invalid": 4, "fail": 5}
+# picking the worst probe of a check: its status first, then its error against the limit
+STATUS_WEIGHT = {"fail": 1e12, "invalid": 1e9, "undecided": 1e6}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class CheckResult:
     mismatch_count: int = 0
     size: int = 0
     nondiff_indices: list[tuple[int, ...]] = field(default_factory=list)
+    undecided_indices: list[tuple[int, ...]] = field(default_factory=list)
     max_abs_err: float = 0.0
     max_rel_err: float = 0.0
     worst_ratio: float = 0.0
@@ -85,8 +90,14 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True when no check failed (non-differentiable points and warnings are not failures)."""
+        """True when no check failed and none is undecided (non-differentiable points and warnings
+        are not failures)."""
         return self.status in ("pass", "nondiff", "warning")
+
+    @property
+    def undecided(self) -> list[CheckResult]:
+        """The checks the numerics could not settle at this input (with the reason in ``message``)."""
+        return [r for r in self.results if r.status == "undecided"]
 
     @property
     def warnings(self) -> list[str]:
@@ -118,6 +129,7 @@ _VERDICT = {
     "warning": "passed with a warning",
     "fail": "FAILED",
     "nondiff": "not differentiable here",
+    "undecided": "undecided (the numerics cannot settle it here)",
     "invalid": "invalid input",
 }
 
@@ -174,6 +186,8 @@ def _format_result(r: CheckResult, max_rows: int) -> list[str]:
             lines.append(f"  ... {r.mismatch_count - len(rows)} more")
     if r.nondiff_indices:
         lines.append(f"  non-differentiable at {', '.join(map(str, r.nondiff_indices[:max_rows]))}")
+    if r.undecided_indices:
+        lines.append(f"  undecided at {', '.join(map(str, r.undecided_indices[:max_rows]))}")
     if r.status == "fail" and r.analytic is not None and r.numeric is not None and r.analytic.size <= 24:
         with np.printoptions(precision=6, suppress=False, linewidth=100):
             lines.append("  analytic: " + _oneline(r.analytic))

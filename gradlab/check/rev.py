@@ -15,9 +15,10 @@ from gradlab.check import diagnose
 from gradlab.check.compare import Numeric, compare, to_result
 from gradlab.check.form import dtype_name
 from gradlab.check.localise import projected_rev
-from gradlab.check.results import CheckResult
+from gradlab.check.results import STATUS_WEIGHT, CheckResult
 from gradlab.check.rounding import ROUNDING_SAFETY
 from gradlab.check.sampling import Sampler, as_float, numeric_fields, xp_flat
+from gradlab.check.settling import settle_elements
 from gradlab.check.tolerances import Tolerance
 
 Array = Any
@@ -30,12 +31,15 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
     tol = task.tolerance(task.inputs[i].dtype)
     a_eps = backend.eps(xp, task.inputs[i].dtype)
     rounding = sampler.rounding
+    analytics = [xp_flat(xp, as_float(xp, cots[k][position], sampler.g0.dtype)) for k in range(task.n_probes)]
+    extras = [ROUNDING_SAFETY * rounding.gap[k][i] if rounding is not None else None for k in range(task.n_probes)]
+    if task.mode == "full":
+        results = _full(sampler, i, list(range(task.n_probes)), analytics, tol, a_eps, extras)
+    else:
+        results = [_at_probe(sampler, i, k, analytics[k], tol, a_eps, extras[k]) for k in range(task.n_probes)]
     worst: tuple[float, int, CheckResult] | None = None
-    for k in range(task.n_probes):
-        analytic = xp_flat(xp, as_float(xp, cots[k][position], sampler.g0.dtype))
-        extra = ROUNDING_SAFETY * rounding.gap[k][i] if rounding is not None else None
-        result = _at_probe(sampler, i, k, analytic, tol, a_eps, extra)
-        score = result.worst_ratio + (1e9 if result.status == "fail" else 0.0)
+    for k, result in enumerate(results):
+        score = result.worst_ratio + STATUS_WEIGHT.get(result.status, 0.0)
         if worst is None or score > worst[0]:
             worst = (score, k, result)
     assert worst is not None
@@ -56,14 +60,25 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
     return result
 
 
+def _full(
+    sampler: Sampler, i: int, ks: list[int], analytics: list[Array], tol: Tolerance, a_eps: float,
+    roundings: list[Array | None],
+) -> list[CheckResult]:  # fmt: skip
+    """Full mode: every entry of input ``i``'s cotangent at probes ``ks`` (``analytics``, in that
+    order), the disagreeing ones settled by a step search (:mod:`gradlab.check.settling`)."""
+    task, xp = sampler.task, sampler.xp
+    shape = tuple(task.inputs[i].shape)
+    numeric = sampler.rev_numeric[i]
+    columns = [Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric))) for k in ks]
+    compared = [compare(xp, a, c, tol, a_eps, r) for a, c, r in zip(analytics, columns, roundings, strict=True)]
+    weights = xp.stack([sampler.probes.v_flat[k] for k in ks])
+    compared = settle_elements(sampler, i, weights, analytics, columns, compared, tol, a_eps, roundings)
+    return [to_result(xp, "rev", task.names[i], c, shape, tol, task.mode, sampler.axis_sizes()) for c in compared]
+
+
 def _at_probe(
     sampler: Sampler, i: int, k: int, analytic: Array, tol: Tolerance, a_eps: float, rounding: Array | None
 ) -> CheckResult:
-    task, xp = sampler.task, sampler.xp
-    shape = tuple(task.inputs[i].shape)
-    if task.mode == "full":
-        numeric = sampler.rev_numeric[i]
-        column = Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric)))
-        compared = compare(xp, analytic, column, tol, a_eps, rounding)
-        return to_result(xp, "rev", task.names[i], compared, shape, tol, task.mode, sampler.axis_sizes())
-    return projected_rev(sampler, i, k, analytic, tol, a_eps, shape, rounding)
+    if sampler.task.mode == "full":
+        return _full(sampler, i, [k], [analytic], tol, a_eps, [rounding])[0]
+    return projected_rev(sampler, i, k, analytic, tol, a_eps, tuple(sampler.task.inputs[i].shape), rounding)

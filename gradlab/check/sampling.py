@@ -102,6 +102,19 @@ class Sampler:
         ``room`` is :meth:`_room` of the directions, when known. ``first=True`` takes only a
         :func:`~gradlab.check.numerics.first_look`; ``first=`` such a look refines it to the method."""
         xp = self.xp
+        g, h = self.direction_function(directions, room)
+
+        if first is True:
+            return first_look(g, self.g0, h, self.eval_eps, xp, judge)
+        previous = first if isinstance(first, Samples) else None
+        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, xp, judge, previous)
+
+    def direction_function(
+        self, directions: dict[int, Array], room: float | None = None
+    ) -> tuple[Callable[[Any], Array], float]:
+        """``g(t)``: the flat output at the inputs moved by ``t`` along ``directions``, and the
+        default step there (``room``: :meth:`_room` of the directions, when known)."""
+        xp = self.xp
         h = step_factor(self.task.method, self.eval_eps) * (room if room is not None else self._room(directions))
         base = {i: self._perturbable(i) for i in directions}
         dirs = {i: as_float(xp, d, base[i].dtype) for i, d in directions.items()}
@@ -112,19 +125,11 @@ class Sampler:
                 args[i] = backend.axpy(xp, t, dirs[i], base[i])
             return self._evaluate(args)
 
-        if first is True:
-            return first_look(g, self.g0, h, self.eval_eps, xp, judge)
-        previous = first if isinstance(first, Samples) else None
-        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, xp, judge, previous)
+        return g, h
 
-    def _perturbable(self, i: int) -> Array:
-        x = self.eval_inputs[i]
-        if self.task.method == "complex":
-            return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
-        return x
-
-    def element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
-        """Samples of the output (flattened) along one element of input ``i``."""
+    def element_function(self, i: int, flat_index: int) -> tuple[Callable[[Any], Array], float, Any]:
+        """``g(t)``: the flat output with one element of input ``i`` moved by ``t``; the default
+        step there (rounded to the step actually taken); that element's value."""
         xp = self.xp
         base = self._perturbable(i)
         shape = tuple(base.shape)
@@ -144,7 +149,18 @@ class Sampler:
             finally:
                 work[flat_index] = x0
 
-        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, xp, judge)
+        return g, h, x0
+
+    def _perturbable(self, i: int) -> Array:
+        x = self.eval_inputs[i]
+        if self.task.method == "complex":
+            return self.xp.astype(x, self.xp.complex128 if x.dtype == self.xp.float64 else self.xp.complex64)
+        return x
+
+    def element(self, i: int, flat_index: int, judge: Array | None = None) -> Samples:
+        """Samples of the output (flattened) along one element of input ``i``."""
+        g, h, _ = self.element_function(i, flat_index)
+        return adaptive_sample(g, self.g0, h, self.task.method, self.eval_eps, self.xp, judge)
 
     def weighted_derivative(self, samples: Samples, weights: Array, hull: bool = True) -> Numeric:
         """The derivative of ``<weights, f>`` from output samples: ``weights`` is one probe (m,)

@@ -1,0 +1,152 @@
+"""Before a rule is called wrong: the disagreeing entries of a comparison, settled by a step search.
+
+Each check compares first with the numerics at the default step (cheap: a right rule at an
+ordinary input stops there). The entries that disagree, or whose numerical derivative is
+undefined there, are differentiated again by :func:`gradlab.check.stepsearch.settle` along the
+same direction, and compared once more with the estimate it confirms; the entries no step
+settles are *undecided*, never wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradlab import backend
+from gradlab.check import tolerances
+from gradlab.check.compare import Compared, Numeric, compare, unsettled_entries
+from gradlab.check.numerics import projector, step_factor
+from gradlab.check.sampling import Sampler
+from gradlab.check.stepsearch import Settled, settle
+from gradlab.check.tolerances import Tolerance
+
+Array = Any
+
+
+def base_limit(xp: Any, analytic: Array, tol: Tolerance, a_eps: float, rounding: Array | None) -> Array:
+    """Each entry's limit before the numerical error is added (from the rule's own values; a
+    non-finite one counts as zero)."""
+    finite = xp.where(xp.isfinite(analytic), analytic, xp.zeros_like(analytic))
+    return tolerances.elementwise_limit(xp, finite, xp.zeros_like(finite), tol, a_eps, rounding)
+
+
+def _real(sampler: Sampler, g: Any) -> Any:
+    """``g`` with real outputs: under the complex-step method the inputs are complex, moved by a
+    real ``t`` here, and the outputs' imaginary parts are zero."""
+    xp = sampler.xp
+    if sampler.task.method != "complex":
+        return g
+    return lambda t: xp.real(g(t))
+
+
+def _real_step(sampler: Sampler, h: Any) -> float:
+    """The search's first step: under the complex-step method, the stencil's step at that scale."""
+    if sampler.task.method != "complex":
+        return float(h)
+    eps = sampler.eval_eps
+    return float(abs(h)) / step_factor("complex", eps) * step_factor("stencil", eps)
+
+
+def settle_element(
+    sampler: Sampler, i: int, j: int, weights: Array, analytic: Array, base: Array, care: Array
+) -> Settled:
+    """Settle ``<weights[k], J e_j>`` of input ``i`` (``weights``: (P, m)) for the rule's values
+    ``analytic`` (P,); ``care`` (P,) says which to settle."""
+    xp = sampler.xp
+    g, h, x0 = sampler.element_function(i, j)
+    x0 = float(xp.real(x0)) if sampler.task.method == "complex" else x0
+
+    def exact(step: float) -> float:
+        return float((x0 + step) - x0)
+
+    g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
+    h = _real_step(sampler, h)
+    judge = projector(xp, weights)
+    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, exact_step=exact)
+
+
+def settle_direction(
+    sampler: Sampler, directions: dict[int, Array], weights: Array | None, analytic: Array, base: Array, care: Array
+) -> Settled:
+    """Settle the derivative along ``directions`` (input index -> direction), projected on
+    ``weights`` ((P, m)) or per output entry (``weights=None``)."""
+    xp = sampler.xp
+    g, h = sampler.direction_function(directions)
+    scale = max(
+        (float(xp.max(xp.abs(sampler.eval_inputs[i]))) for i in directions if sampler.eval_inputs[i].size), default=0.0
+    )
+    g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
+    h = _real_step(sampler, h)
+    judge = projector(xp, weights) if weights is not None else None
+    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, x_scale=scale)
+
+
+def patched(xp: Any, numeric: Numeric, care: Array, settled: Settled) -> Numeric:
+    """``numeric`` with its ``care`` entries replaced by the estimates ``settled`` confirmed, and
+    marked unsettled where it confirmed none."""
+    found = care & settled.confirmed
+
+    def put(field: Array | None, new: Array) -> Array | None:
+        return None if field is None else xp.where(found, new, field)
+
+    kink = put(numeric.kink, xp.zeros_like(settled.value))
+    # a settled entry is smooth at the steps that settled it: its hull is its value
+    lo, hi = put(numeric.lo, settled.value), put(numeric.hi, settled.value)
+    before = numeric.unsettled if numeric.unsettled is not None else xp.zeros_like(numeric.value, dtype=xp.bool)
+    unsettled = before | (care & ~settled.confirmed)
+    reason = numeric.reason or settled.reason
+    return Numeric(
+        xp.where(found, settled.value, numeric.value), xp.where(found, settled.error, numeric.error),
+        kink, lo, hi, unsettled, reason,
+    )  # fmt: skip
+
+
+def settle_elements(
+    sampler: Sampler, i: int, weights: Array, analytics: list[Array], numerics: list[Numeric],
+    compared: list[Compared], tol: Tolerance, a_eps: float, roundings: list[Array | None],
+    elements: list[int] | None = None,
+) -> list[Compared]:  # fmt: skip
+    """The ``rev`` comparisons of input ``i`` (one per row of ``weights``, (P, m)) with their
+    disagreeing entries settled element by element, each element's search serving every row;
+    ``elements``: the flat index in input ``i`` of each compared entry (default: its position)."""
+    xp = sampler.xp
+    cares = [unsettled_entries(xp, c) for c in compared]
+    union = cares[0]
+    for care in cares[1:]:
+        union = union | care
+    indices = [int(j) for j in backend.to_host(xp.reshape(union, (-1,))).nonzero()[0]]
+    if not indices:
+        return compared
+    bases = [base_limit(xp, a, tol, a_eps, r) for a, r in zip(analytics, roundings, strict=True)]
+    rows = len(analytics)
+    like = numerics[0].value
+    value = [xp.zeros_like(like) for _ in range(rows)]
+    error = [xp.zeros_like(like) for _ in range(rows)]
+    confirmed = [xp.zeros_like(like, dtype=xp.bool) for _ in range(rows)]
+    reason = ""
+    for j in indices:
+        found = settle_element(
+            sampler, i, elements[j] if elements is not None else j, weights,
+            xp.stack([a[j] for a in analytics]), xp.stack([b[j] for b in bases]), xp.stack([c[j] for c in cares]),
+        )  # fmt: skip
+        reason = reason or found.reason
+        for k in range(rows):
+            value[k][j], error[k][j], confirmed[k][j] = found.value[k], found.error[k], found.confirmed[k]
+    out = []
+    for k in range(rows):
+        settled = Settled(value[k], error[k], confirmed[k], reason, 0)
+        out.append(compare(xp, analytics[k], patched(xp, numerics[k], cares[k], settled), tol, a_eps, roundings[k]))
+    return out
+
+
+def settle_fwd(
+    sampler: Sampler, k: int, analytic: Array, numeric: Numeric, compared: Compared, tol: Tolerance, a_eps: float
+) -> Compared:
+    """The ``fwd`` comparison of probe ``k`` with its disagreeing output entries settled."""
+    xp = sampler.xp
+    care = unsettled_entries(xp, compared)
+    if not bool(xp.any(care)):
+        return compared
+    directions = {i: sampler.probes.u[k][i] for i in sampler.task.wrt}
+    base = base_limit(xp, analytic, tol, a_eps, None)
+    settled = settle_direction(sampler, directions, None, analytic, base, care)
+    return compare(xp, analytic, patched(xp, numeric, care, settled), tol, a_eps)

@@ -1,0 +1,213 @@
+"""Settling a disagreement: a search over finite-difference steps for a derivative the error model trusts.
+
+The first look (:mod:`gradlab.check.numerics`) differentiates at the default step, ``eps**(1/5)``
+times ``max(1, |x|)``. That step knows the input's scale, not the function's: it leaves the domain
+next to an edge (``log`` at ``1e-9``), spans the whole feature of a function that varies on a
+scale far below ``|x|`` (``tanh(x / 1e-4)``), lands on a multiple of the period of ``sin`` at
+large ``x``, overflows ``exp`` near 709, and is far too wide for a nearly singular matrix. So a
+rule that disagrees with the first look is not called wrong yet: the disagreeing entries are
+settled here.
+
+* Steps ``h0 * RATIO**k`` walk down from the default (and up, where round-off dominates the
+  first estimates). Successive steps are in no simple ratio (``RATIO = e**-1.5``), so estimates
+  at two steps cannot agree because both landed on multiples of a period.
+* At each step the 4th-order central stencil (``+-h, +-2h``); for an entry where one side leaves
+  the domain or overflows, the 3rd-order one-sided stencil on the side that exists
+  (``0, h, 2h, 4h``).
+* Samples are differenced before they are divided by the step, so values near overflow stay
+  finite; the error of each estimate is its truncation (from the two step sizes of the stencil)
+  plus its round-off (from the precision of the evaluations, and of ``x + t d`` where the step
+  is not exact).
+* An estimate is *confirmed* when the estimate at the next step agrees with it within both
+  errors and neither error is a large part of its value. Each entry keeps the confirmed estimate
+  with the smallest error; the walk stops once every entry is decided: its rule agrees with a
+  confirmed estimate, or disagrees with one by far more than the estimate's error.
+* An entry with no confirmed estimate is *undecided*: the numerics cannot settle it there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Array = Any
+Linear = Callable[[Array], Array]
+
+RATIO = math.exp(-1.5)  # 0.223: successive steps in no simple ratio
+RUNGS_DOWN = 24  # down to h0 * 2e-16: a nearly singular matrix needs steps far below |x|
+RUNGS_UP = 4  # up to h0 * 400: a function evaluated with noise
+# an estimate whose error exceeds this fraction of its size (or of the tolerance) confirms nothing
+CONFIRM_FRACTION = 0.25
+# a disagreement is decided once it exceeds the estimate's error this many times
+DECISIVE = 8.0
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Per judged entry: the best confirmed estimate, its error, and whether one was found
+    (``reason``: why not, for the entries left unconfirmed)."""
+
+    value: Array
+    error: Array
+    confirmed: Array
+    reason: str
+    steps: int
+
+
+@dataclass(frozen=True)
+class _Rung:
+    value: Array
+    error: Array
+    roundoff_dominated: Array
+
+
+def settle(
+    g: Callable[[float], Array],
+    g0: Array,
+    h0: float,
+    eval_eps: float,
+    xp: Any,
+    judge: tuple[Linear, Linear] | None,
+    analytic: Array,
+    base: Array,
+    care: Array,
+    exact_step: Callable[[float], float] | None = None,
+    x_scale: float = 0.0,
+) -> Settled:
+    """Search steps along ``g(t) = f(x + t d)`` (flat outputs; ``g0 = g(0)``) for estimates of the
+    judged derivative (``judge``: a linear map of output samples and its absolute twin, or None
+    for the outputs themselves) that decide each entry where ``care`` is true: ``analytic`` is the
+    rule's value there, ``base`` its tolerance before the numerical error is added.
+
+    ``exact_step(h)`` returns the step actually taken (``(x + h) - x``) where it is known;
+    ``x_scale`` bounds ``|x| / |d|`` along a direction whose step is not exact (its rounding error
+    enters the round-off estimate)."""
+    linear, absolute = judge if judge is not None else (_identity, _identity)
+    j0 = linear(g0)
+    size = xp.abs(g0)
+    best_value = xp.zeros_like(j0)
+    best_error = xp.full_like(j0, math.inf)
+    confirmed = xp.zeros_like(j0, dtype=xp.bool)
+    any_finite = xp.zeros_like(j0, dtype=xp.bool)
+    steps = 0
+
+    def rung(h: float) -> _Rung | None:
+        nonlocal steps
+        if exact_step is not None:
+            h = exact_step(h)
+        if not h > 0 or not math.isfinite(h):
+            return None
+        steps += 1
+        return _estimate(g, g0, j0, size, h, eval_eps, xp, linear, absolute, x_scale)
+
+    def decided() -> Array:
+        gap = xp.abs(analytic - best_value)
+        agrees = gap <= base + 2 * best_error
+        decisive = gap > base + DECISIVE * best_error
+        return ~care | (confirmed & (agrees | decisive))
+
+    def walk(factors: list[float]) -> bool:
+        """Walk the steps ``h0 * factor``; True once every entry is decided."""
+        nonlocal best_value, best_error, confirmed, any_finite
+        previous: _Rung | None = None
+        for factor in factors:
+            current = rung(h0 * factor)
+            if current is None:
+                break
+            any_finite = any_finite | xp.isfinite(current.value)
+            if previous is not None:
+                for a, b in ((previous, current), (current, previous)):
+                    ok = _confirms(xp, a, b, base, eval_eps) & (a.error < best_error)
+                    best_value = xp.where(ok, a.value, best_value)
+                    best_error = xp.where(ok, a.error, best_error)
+                    confirmed = confirmed | ok
+                if bool(xp.all(decided())):
+                    return True
+                # below this step only round-off grows: stop where it dominates every open entry
+                noisy = current.roundoff_dominated & previous.roundoff_dominated & xp.isfinite(current.value)
+                if bool(xp.all(noisy | decided())):
+                    return False
+            previous = current
+        return False
+
+    if not walk([RATIO**k for k in range(RUNGS_DOWN + 1)]):
+        walk([RATIO**-k for k in range(RUNGS_UP + 1)])
+    open_ = care & ~confirmed
+    reason = ""
+    if bool(xp.any(open_)):
+        if not bool(xp.any(open_ & any_finite)):
+            reason = (
+                "every step tried leaves the function's domain or overflows (at this input it is finite only"
+                " within a distance the steps cannot resolve)"
+            )
+        else:
+            reason = (
+                "no two steps give estimates that agree within their error (the function varies faster than"
+                " any usable step resolves, or round-off swamps it)"
+            )
+    return Settled(best_value, best_error, confirmed, reason, steps)
+
+
+def _identity(a: Array) -> Array:
+    return a
+
+
+def _confirms(xp: Any, a: _Rung, b: _Rung, base: Array, eval_eps: float) -> Array:
+    """Where ``a`` is confirmed by ``b``: both finite, their intervals overlap, and each error is a
+    small part of its value (or of the tolerance): a vague estimate confirms nothing."""
+    finite = xp.isfinite(a.value) & xp.isfinite(b.value) & xp.isfinite(a.error) & xp.isfinite(b.error)
+    zero = xp.zeros_like(a.value)
+    av, bv = xp.where(finite, a.value, zero), xp.where(finite, b.value, zero)
+    ae, be = xp.where(finite, a.error, zero), xp.where(finite, b.error, zero)
+    # (an error estimate can be exactly zero: a linear piece, a kink at the point itself)
+    overlap = xp.abs(av - bv) <= 2 * (ae + be) + 16 * eval_eps * (xp.abs(av) + xp.abs(bv))
+    precise = (ae <= CONFIRM_FRACTION * xp.maximum(xp.abs(av), base)) & (
+        be <= CONFIRM_FRACTION * xp.maximum(xp.abs(bv), base)
+    )
+    return finite & overlap & precise
+
+
+def _estimate(
+    g: Callable[[float], Array],
+    g0: Array,
+    j0: Array,
+    size: Array,
+    h: float,
+    eval_eps: float,
+    xp: Any,
+    linear: Linear,
+    absolute: Linear,
+    x_scale: float,
+) -> _Rung:
+    """The estimate at step ``h``: the central stencil, one-sided where only one side is finite."""
+    raw = {s: g(s * h) for s in (1.0, -1.0, 2.0, -2.0)}
+    # round-off comes from the outputs the step moved; an output it left alone adds none
+    moved = xp.zeros_like(g0, dtype=xp.bool)
+    for sample in raw.values():
+        moved = moved | (sample != g0)
+    magnitude = absolute(xp.where(moved, eval_eps * size, xp.zeros_like(size)))
+    plus, minus, plus2, minus2 = (linear(raw[s]) for s in (1.0, -1.0, 2.0, -2.0))
+    finite = {s: xp.isfinite(v) for s, v in ((1, plus), (-1, minus), (2, plus2), (-2, minus2))}
+    # differences first, then the division by the step: near overflow the samples are huge
+    d1 = (plus - minus) / (2 * h)
+    d2 = (plus2 - minus2) / (4 * h)
+    value = (4 * d1 - d2) / 3
+    truncation = xp.abs(d1 - d2) / 3
+    central = finite[1] & finite[-1] & finite[2] & finite[-2]
+    for side in (1.0, -1.0):
+        near, far = (plus, plus2) if side > 0 else (minus, minus2)
+        usable = ~central & finite[int(side)] & finite[int(2 * side)]
+        if not bool(xp.any(usable)):
+            continue
+        farthest = linear(g(4 * side * h))
+        one = (4 * near - far - 3 * j0) / (2 * side * h)
+        two = (4 * far - farthest - 3 * j0) / (4 * side * h)
+        use = usable & xp.isfinite(two)
+        value = xp.where(use, (4 * one - two) / 3, value)
+        truncation = xp.where(use, xp.abs(one - two) / 3, truncation)
+    roundoff = 10 * magnitude / h + 4 * eval_eps * x_scale / h * xp.abs(value)
+    error = truncation + roundoff
+    dominated = roundoff >= truncation
+    return _Rung(value, error, dominated)
