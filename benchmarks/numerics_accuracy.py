@@ -47,12 +47,42 @@ rather than the method's accuracy. These points show up in the max column, not i
 Targets (float64 median relative error, every function): stencil <= 1e-10, richardson <= 1e-13,
 complex <= 2e-16. The script always exits with 0 and prints PASS/MISS per target.
 
-Run: ``python benchmarks/numerics_accuracy.py`` (about ten seconds).
+Part two: the stress set
+------------------------
+Every case of :mod:`stress_set` (``benchmarks/stress_set.py``: 40 right derivative rules at hard
+inputs, six classes: domain edge, small function scale, large ``|x|`` in periodic functions, near
+overflow, ill-conditioned linear algebra, non-finite entries), in float64 and, where the case has
+one, float32. One row per case and dtype, the verdicts on the RIGHT rule side by side:
+
+* ``gradlab``: ``check_grads(f, *inputs, vjp=, jvp=).status`` with default settings;
+* ``gl full``: the same with ``mode="full"`` (the default picks full mode up to 256 input elements,
+  so on these small inputs the two differ only where the default is changed);
+* ``torch``: a ``torch.autograd.gradcheck``-style check: the Jacobian from the VJP (unit cotangents,
+  row by row) against central differences with the fixed absolute step ``h = 1e-6`` per element,
+  computed in the input's dtype, passing where ``|analytic - numeric| <= atol + rtol * |numeric|``
+  for every entry with gradcheck's defaults ``atol = 1e-5``, ``rtol = 1e-3``;
+* ``jax``: a ``jax.test_util.check_grads``-style check: central differences with JAX's fixed step
+  ``EPS = 1e-4`` in the input's dtype (equal samples differ by 0, JAX's ``inf - inf == 0``), both the
+  JVP's Jacobian (column by column) and the VJP's (row by row) compared entry by entry with
+  ``atol = rtol`` from ``default_gradient_tolerance`` in ``jax/_src/public_test_util.py`` (read at
+  jax-ml/jax 055a883; ``check_vjp``/``check_jvp`` merge it into both atol and rtol): 1e-5 for
+  float64, 2e-3 for float32. (JAX itself compares one random direction, with the tolerance scaled
+  by the size of the compared array; here every Jacobian entry is compared, as gradcheck does.)
+
+A non-finite numerical value, or an exception of the forward at a perturbed point, fails a baseline.
+``bug``: gradlab's default verdict on the case's planted bug at the same hard input. A right rule
+called ``fail`` is a false alarm; the summary counts them per checker, and the planted bugs each
+checker fails (and how many of those at inputs where it did not also fail the right rule).
+
+Run: ``python benchmarks/numerics_accuracy.py`` (under a minute: part one takes 10 to 25 seconds),
+or only the stress set with ``--stress-only`` (a few seconds).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +90,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import approx_fprime
 
+# run as a script, this file's folder is on sys.path: the stress set is the module beside it
+from stress_set import CASES as STRESS_CASES
+from stress_set import StressCase, fixed_step_jacobian, jvp_jacobian, vjp_jacobian
+
+from gradlab import check_grads
 from gradlab.check.numerics import adaptive_sample, step_factor
 
 N_POINTS = 1000
@@ -218,7 +253,114 @@ def _table(title: str, columns: tuple[str, ...], results: dict[str, dict[str, tu
     print()
 
 
-def main() -> None:
+# ---- part two: the stress set --------------------------------------------------------------------
+
+TORCH_TOL = (1e-5, 1e-3)  # torch.autograd.gradcheck's atol, rtol
+JAX_EPS = 1e-4  # jax._src.public_test_util.EPS
+JAX_TOL = {"float64": 1e-5, "float32": 2e-3}  # default_gradient_tolerance, used as atol and rtol
+
+
+def _close(analytic: tuple[Array, ...], numeric: tuple[Array, ...], atol: float, rtol: float) -> bool:
+    for a, n in zip(analytic, numeric, strict=True):
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+            return False
+        if np.any(np.abs(a - n) > atol + rtol * np.abs(n)):
+            return False
+    return True
+
+
+def torch_style(case: StressCase, inputs: tuple[Array, ...], vjp: Callable[..., Any]) -> str:
+    """gradcheck's verdict: the VJP's Jacobian against fixed-step central differences (h = 1e-6)."""
+    try:
+        with np.errstate(all="ignore"):
+            analytic = vjp_jacobian(case.f, vjp, inputs)
+            numeric = fixed_step_jacobian(case.f, inputs, TORCH_EPS)
+    except Exception:  # the forward fails at a perturbed point (a singular matrix)
+        return "fail"
+    return "pass" if _close(analytic, numeric, *TORCH_TOL) else "fail"
+
+
+def jax_style(case: StressCase, inputs: tuple[Array, ...], vjp: Callable[..., Any], jvp: Callable[..., Any]) -> str:
+    """check_grads' verdict: the JVP's and the VJP's Jacobians against central differences (h = 1e-4)."""
+    tol = JAX_TOL[inputs[0].dtype.name]
+    try:
+        with np.errstate(all="ignore"):
+            numeric = fixed_step_jacobian(case.f, inputs, JAX_EPS, safe_sub=True)
+            rules = (jvp_jacobian(case.f, jvp, inputs), vjp_jacobian(case.f, vjp, inputs))
+    except Exception:
+        return "fail"
+    return "pass" if all(_close(analytic, numeric, tol, tol) for analytic in rules) else "fail"
+
+
+@dataclass(frozen=True)
+class StressRow:
+    case: StressCase
+    dtype: str
+    gradlab: str
+    full: str
+    torch: str
+    jax: str
+    bug: str
+    bug_torch: str
+    bug_jax: str
+
+
+def stress_row(case: StressCase, dtype: str) -> StressRow:
+    xs = case.inputs_as(dtype)
+
+    def gradlab(vjp: Callable[..., Any], jvp: Callable[..., Any], **options: Any) -> str:
+        return check_grads(case.f, *xs, vjp=vjp, jvp=jvp, name=case.name, **options).status
+
+    return StressRow(
+        case, dtype,
+        gradlab(case.vjp, case.jvp), gradlab(case.vjp, case.jvp, mode="full"),
+        torch_style(case, xs, case.vjp), jax_style(case, xs, case.vjp, case.jvp),
+        gradlab(case.bug_vjp, case.bug_jvp), torch_style(case, xs, case.bug_vjp),
+        jax_style(case, xs, case.bug_vjp, case.bug_jvp),
+    )  # fmt: skip
+
+
+def _mark(status: str) -> str:
+    return "FAIL" if status == "fail" else status
+
+
+def stress_report() -> None:
+    start = time.perf_counter()
+    rows = [stress_row(case, dtype) for case in STRESS_CASES for dtype in case.dtypes]
+    print(f"stress set: {len(STRESS_CASES)} right rules at hard inputs (benchmarks/stress_set.py), {len(rows)} rows")
+    print("verdicts on the RIGHT rule (FAIL = false alarm); bug: gradlab (default) on the planted bug there\n")
+    for dtype in ("float64", "float32"):
+        print(f"{'case':<30}{'class':<10}{'dtype':<9}{'gradlab':<10}{'gl full':<10}{'torch':<8}{'jax':<8}bug")
+        for r in rows:
+            if r.dtype == dtype:
+                cells = f"{_mark(r.gradlab):<10}{_mark(r.full):<10}{_mark(r.torch):<8}{_mark(r.jax):<8}{r.bug}"
+                print(f"{r.case.name:<30}{r.case.cls:<10}{r.dtype:<9}{cells}")
+        print()
+    skipped = [c for c in STRESS_CASES if c.skip32]
+    print(f"no float32 variant ({len(skipped)}):")
+    for c in skipped:
+        print(f"  {c.name}: {c.skip32}")
+    print()
+
+    n = len(rows)
+    checkers = (("gradlab (default)", "gradlab", "bug"), ("gradlab (full)", "full", None))
+    checkers += (("torch-style (h=1e-6)", "torch", "bug_torch"), ("JAX-style (h=1e-4)", "jax", "bug_jax"))
+    print(f"summary over {n} case/dtype rows:")
+    for label, right, bug in checkers:
+        alarms = sum(getattr(r, right) == "fail" for r in rows)
+        line = f"  {label:<22} false alarms {alarms:>2}/{n}"
+        if bug is not None:
+            caught = [r for r in rows if getattr(r, bug) == "fail"]
+            clean = sum(getattr(r, right) != "fail" for r in caught)
+            line += f"   planted bugs caught {len(caught):>2}/{n} ({clean} where the right rule was not failed too)"
+        print(line)
+    for label, right in (("gradlab (default)", "gradlab"), ("gradlab (full)", "full")):
+        counts = Counter(getattr(r, right) for r in rows)
+        print(f"  {label} verdicts on right rules: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(f"\n({time.perf_counter() - start:.1f} s)")
+
+
+def accuracy_report() -> None:
     start = time.perf_counter()
     results = {case.name: measure(case, SEED + i) for i, case in enumerate(CASES)}
     print(f"relative error of the directional derivative, median / max over {N_POINTS} points per function")
@@ -235,6 +377,16 @@ def main() -> None:
             line += "; over target: " + ", ".join(misses)
         print(line)
     print(f"\n({time.perf_counter() - start:.1f} s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--stress-only", action="store_true", help="only part two: the stress set")
+    args = parser.parse_args(argv)
+    if not args.stress_only:
+        accuracy_report()
+        print()
+    stress_report()
 
 
 if __name__ == "__main__":
