@@ -173,7 +173,9 @@ def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult
     if run_fwd and tans:
         results.append(check_fwd(sampler, tans))
     if "adj" in wanted and cots and tans:
-        results.append(check_adj(sampler, cots, tans))
+        numerical = [r for r in results if r.check in ("rev", "fwd")]
+        lenient = bool(run_rev and run_fwd) and all(r.status == "pass" for r in numerical)
+        results.append(check_adj(sampler, cots, tans, lenient))
     _cross_diagnose(results)
 
 

@@ -101,7 +101,7 @@ class _Projection:
             base += float(xp.sum(xp.abs(self.rounding * self.u)))
         found = settle_direction(
             sampler, {self.i: sampler.probes.u[self.k][self.i]}, xp.reshape(self.v, (1, -1)),
-            xp.asarray([analytic]), xp.asarray([base]), xp.asarray([True]),
+            xp.asarray([analytic]), xp.asarray([base]), xp.asarray([True]), self.tol.atol,
         )  # fmt: skip
         if not bool(found.confirmed[0]):
             return gap, limit, score, numeric, found.reason

@@ -47,7 +47,7 @@ def _real_step(sampler: Sampler, h: Any) -> float:
 
 
 def settle_element(
-    sampler: Sampler, i: int, j: int, weights: Array, analytic: Array, base: Array, care: Array
+    sampler: Sampler, i: int, j: int, weights: Array, analytic: Array, base: Array, care: Array, floor: float
 ) -> Settled:
     """Settle ``<weights[k], J e_j>`` of input ``i`` (``weights``: (P, m)) for the rule's values
     ``analytic`` (P,); ``care`` (P,) says which to settle."""
@@ -61,11 +61,17 @@ def settle_element(
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights)
-    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, exact_step=exact)
+    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, exact_step=exact)
 
 
 def settle_direction(
-    sampler: Sampler, directions: dict[int, Array], weights: Array | None, analytic: Array, base: Array, care: Array
+    sampler: Sampler,
+    directions: dict[int, Array],
+    weights: Array | None,
+    analytic: Array,
+    base: Array,
+    care: Array,
+    floor: float,
 ) -> Settled:
     """Settle the derivative along ``directions`` (input index -> direction), projected on
     ``weights`` ((P, m)) or per output entry (``weights=None``)."""
@@ -77,7 +83,7 @@ def settle_direction(
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights) if weights is not None else None
-    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, x_scale=scale)
+    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_scale=scale)
 
 
 def patched(xp: Any, numeric: Numeric, care: Array, settled: Settled) -> Numeric:
@@ -127,6 +133,7 @@ def settle_elements(
         found = settle_element(
             sampler, i, elements[j] if elements is not None else j, weights,
             xp.stack([a[j] for a in analytics]), xp.stack([b[j] for b in bases]), xp.stack([c[j] for c in cares]),
+            tol.atol,
         )  # fmt: skip
         reason = reason or found.reason
         for k in range(rows):
@@ -148,5 +155,5 @@ def settle_fwd(
         return compared
     directions = {i: sampler.probes.u[k][i] for i in sampler.task.wrt}
     base = base_limit(xp, analytic, tol, a_eps, None)
-    settled = settle_direction(sampler, directions, None, analytic, base, care)
+    settled = settle_direction(sampler, directions, None, analytic, base, care, tol.atol)
     return compare(xp, analytic, patched(xp, numeric, care, settled), tol, a_eps)

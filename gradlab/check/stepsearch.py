@@ -73,20 +73,27 @@ def settle(
     analytic: Array,
     base: Array,
     care: Array,
+    floor: float,
     exact_step: Callable[[float], float] | None = None,
     x_scale: float = 0.0,
 ) -> Settled:
     """Search steps along ``g(t) = f(x + t d)`` (flat outputs; ``g0 = g(0)``) for estimates of the
     judged derivative (``judge``: a linear map of output samples and its absolute twin, or None
     for the outputs themselves) that decide each entry where ``care`` is true: ``analytic`` is the
-    rule's value there, ``base`` its tolerance before the numerical error is added.
+    rule's value there, ``base`` its tolerance before the numerical error is added, ``floor`` the
+    absolute tolerance (an estimate is precise when its error is a small part of its value, or of
+    ``floor``: the tolerance the rule claims for itself must not make a vague estimate precise).
 
     ``exact_step(h)`` returns the step actually taken (``(x + h) - x``) where it is known;
     ``x_scale`` bounds ``|x| / |d|`` along a direction whose step is not exact (its rounding error
     enters the round-off estimate)."""
-    linear, absolute = judge if judge is not None else (_identity, _identity)
-    j0 = linear(g0)
+    judge = judge if judge is not None else (_identity, _identity)
+    j0 = judge[0](g0)
     size = xp.abs(g0)
+    # x + t d rounds each element by up to eps |x|: an error of eps |x| / t times the size of the
+    # derivative (the rule's value bounds what the search may claim; exact steps have none)
+    reference = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
+    x_rounding = 4 * eval_eps * x_scale * reference
     best_value = xp.zeros_like(j0)
     best_error = xp.full_like(j0, math.inf)
     confirmed = xp.zeros_like(j0, dtype=xp.bool)
@@ -100,7 +107,7 @@ def settle(
         if not h > 0 or not math.isfinite(h):
             return None
         steps += 1
-        return _estimate(g, g0, j0, size, h, eval_eps, xp, linear, absolute, x_scale)
+        return _estimate(g, g0, size, h, eval_eps, xp, judge, x_rounding)
 
     def decided() -> Array:
         gap = xp.abs(analytic - best_value)
@@ -119,7 +126,7 @@ def settle(
             any_finite = any_finite | xp.isfinite(current.value)
             if previous is not None:
                 for a, b in ((previous, current), (current, previous)):
-                    ok = _confirms(xp, a, b, base, eval_eps) & (a.error < best_error)
+                    ok = _confirms(xp, a, b, floor, eval_eps) & (a.error < best_error)
                     best_value = xp.where(ok, a.value, best_value)
                     best_error = xp.where(ok, a.error, best_error)
                     confirmed = confirmed | ok
@@ -154,60 +161,59 @@ def _identity(a: Array) -> Array:
     return a
 
 
-def _confirms(xp: Any, a: _Rung, b: _Rung, base: Array, eval_eps: float) -> Array:
+def _confirms(xp: Any, a: _Rung, b: _Rung, floor: float, eval_eps: float) -> Array:
     """Where ``a`` is confirmed by ``b``: both finite, their intervals overlap, and each error is a
-    small part of its value (or of the tolerance): a vague estimate confirms nothing."""
+    small part of its value (or of the absolute tolerance): a vague estimate confirms nothing."""
     finite = xp.isfinite(a.value) & xp.isfinite(b.value) & xp.isfinite(a.error) & xp.isfinite(b.error)
     zero = xp.zeros_like(a.value)
     av, bv = xp.where(finite, a.value, zero), xp.where(finite, b.value, zero)
     ae, be = xp.where(finite, a.error, zero), xp.where(finite, b.error, zero)
     # (an error estimate can be exactly zero: a linear piece, a kink at the point itself)
     overlap = xp.abs(av - bv) <= 2 * (ae + be) + 16 * eval_eps * (xp.abs(av) + xp.abs(bv))
-    precise = (ae <= CONFIRM_FRACTION * xp.maximum(xp.abs(av), base)) & (
-        be <= CONFIRM_FRACTION * xp.maximum(xp.abs(bv), base)
-    )
+    precise = (ae <= CONFIRM_FRACTION * (xp.abs(av) + floor)) & (be <= CONFIRM_FRACTION * (xp.abs(bv) + floor))
     return finite & overlap & precise
 
 
 def _estimate(
     g: Callable[[float], Array],
     g0: Array,
-    j0: Array,
     size: Array,
     h: float,
     eval_eps: float,
     xp: Any,
-    linear: Linear,
-    absolute: Linear,
-    x_scale: float,
+    judge: tuple[Linear, Linear],
+    x_rounding: Array,
 ) -> _Rung:
-    """The estimate at step ``h``: the central stencil, one-sided where only one side is finite."""
-    raw = {s: g(s * h) for s in (1.0, -1.0, 2.0, -2.0)}
+    """The estimate at step ``h``: the central stencil, one-sided where only one side is finite.
+    ``x_rounding``: the error the rounding of ``x + t d`` may add, times ``h``."""
+    linear, absolute = judge
+    # differences from g(0) first, projected next, divided by the step last: near overflow the
+    # samples (and their projections) are huge, their differences are not
+    raw = {s: g(s * h) - g0 for s in (1.0, -1.0, 2.0, -2.0)}
     # round-off comes from the outputs the step moved; an output it left alone adds none
     moved = xp.zeros_like(g0, dtype=xp.bool)
-    for sample in raw.values():
-        moved = moved | (sample != g0)
+    for delta in raw.values():
+        moved = moved | (delta != 0)
     magnitude = absolute(xp.where(moved, eval_eps * size, xp.zeros_like(size)))
-    plus, minus, plus2, minus2 = (linear(raw[s]) for s in (1.0, -1.0, 2.0, -2.0))
-    finite = {s: xp.isfinite(v) for s, v in ((1, plus), (-1, minus), (2, plus2), (-2, minus2))}
-    # differences first, then the division by the step: near overflow the samples are huge
-    d1 = (plus - minus) / (2 * h)
-    d2 = (plus2 - minus2) / (4 * h)
+    step = {s: linear(delta) for s, delta in raw.items()}
+    finite = {s: xp.isfinite(v) for s, v in step.items()}
+    d1 = (step[1.0] - step[-1.0]) / (2 * h)
+    d2 = (step[2.0] - step[-2.0]) / (4 * h)
     value = (4 * d1 - d2) / 3
     truncation = xp.abs(d1 - d2) / 3
-    central = finite[1] & finite[-1] & finite[2] & finite[-2]
+    central = finite[1.0] & finite[-1.0] & finite[2.0] & finite[-2.0]
     for side in (1.0, -1.0):
-        near, far = (plus, plus2) if side > 0 else (minus, minus2)
-        usable = ~central & finite[int(side)] & finite[int(2 * side)]
+        usable = ~central & finite[side] & finite[2 * side]
         if not bool(xp.any(usable)):
             continue
-        farthest = linear(g(4 * side * h))
-        one = (4 * near - far - 3 * j0) / (2 * side * h)
-        two = (4 * far - farthest - 3 * j0) / (4 * side * h)
+        farthest = linear(g(4 * side * h) - g0)
+        one = (4 * step[side] - step[2 * side]) / (2 * side * h)
+        two = (4 * step[2 * side] - farthest) / (4 * side * h)
         use = usable & xp.isfinite(two)
         value = xp.where(use, (4 * one - two) / 3, value)
         truncation = xp.where(use, xp.abs(one - two) / 3, truncation)
-    roundoff = 10 * magnitude / h + 4 * eval_eps * x_scale / h * xp.abs(value)
-    error = truncation + roundoff
-    dominated = roundoff >= truncation
+    evaluation = 10 * magnitude / h
+    error = truncation + evaluation + x_rounding / h
+    # (the rounding of x + t d is a bound from the rule's claim, not a measurement: it does not stop the walk)
+    dominated = evaluation >= truncation
     return _Rung(value, error, dominated)
