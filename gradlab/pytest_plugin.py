@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +112,11 @@ class GradCheck:
             as a one-input tuple); each drawn tuple is checked with :func:`gradlab.check_grads`.
         **options
             For an op: ``dtypes``, ``spec``, ``mode``, ``device``, ``timeout``, ``max_examples``.
-            For a function: ``vjp``, ``jvp``, ``max_examples``, ``allow_nondiff`` (default true)
-            and any other argument of :func:`gradlab.check_grads`.
+            For a function: ``vjp``, ``jvp``, ``max_examples``, ``allow_nondiff`` (default true),
+            ``undecided`` (``"warn"``, ``"pass"`` or ``"fail"``, as for
+            :func:`gradlab.assert_grad_close`) and any other argument of :func:`gradlab.check_grads`.
+            Examples the numerics cannot settle (*undecided*) never fail the test by default: an
+            :class:`gradlab.UndecidedWarning` says how many there were and why.
 
         Returns
         -------
@@ -165,6 +169,11 @@ class GradCheck:
         bad = [o for o in outcomes if o.status in ("fail", "error")]
         if bad:
             pytest.fail("\n\n".join(format_outcome(o, self.reproduce()) for o in bad), pytrace=False)
+        for o in outcomes:
+            if o.status == "undecided":  # not one example could be settled: say so, never fail
+                from gradlab.check.assertions import UndecidedWarning
+
+                warnings.warn(UndecidedWarning(format_outcome(o)), stacklevel=2)
         return outcomes
 
     def function(
@@ -176,6 +185,7 @@ class GradCheck:
         jvp: Callable[..., Any] | None = None,
         max_examples: int | None = None,
         allow_nondiff: bool = True,
+        undecided: str = "warn",
         **options: Any,
     ) -> GradCheckReport | None:
         """Check ``f``'s rules on every input tuple ``strategy`` draws; fail the test with the
@@ -183,12 +193,16 @@ class GradCheck:
         __tracebackhide__ = True
         from hypothesis import HealthCheck, Phase, given, reject, seed, settings
 
+        from gradlab.check.assertions import UNDECIDED_POLICIES, UndecidedWarning
         from gradlab.check.grads import check_grads
         from gradlab.fuzz.outcome import Failure, OpOutcome, format_outcome
         from gradlab.fuzz.strategies import Example
 
         failures: list[Failure] = []
         checked: list[GradCheckReport] = []
+        unsettled: list[GradCheckReport] = []
+        if undecided not in UNDECIDED_POLICIES:
+            pytest.fail(f"gradcheck: undecided={undecided!r}: choose one of {', '.join(UNDECIDED_POLICIES)}")
 
         @settings(
             max_examples=max_examples or self.max_examples,
@@ -207,7 +221,13 @@ class GradCheck:
                 reject()
             if not failures:  # once a failure is found, the rest is shrinking, not new examples
                 checked.append(report)
-            if report.status == "fail" or (report.status == "nondiff" and not allow_nondiff):
+            if report.status == "undecided":
+                unsettled.append(report)
+            if (
+                report.status == "fail"
+                or (report.status == "nondiff" and not allow_nondiff)
+                or (report.status == "undecided" and undecided == "fail")
+            ):
                 failures.append(Failure(example=Example(inputs=inputs), report=report, seed=self.seed))
                 raise _Failed
 
@@ -220,6 +240,15 @@ class GradCheck:
             outcome = OpOutcome(op=report.name, dtype=",".join(sorted(set(dtypes))), examples=len(checked))
             outcome.failure = failure
             pytest.fail(format_outcome(outcome, self.reproduce()), pytrace=False)
+        if unsettled and undecided == "warn":
+            first = unsettled[0].undecided[0]
+            warnings.warn(
+                UndecidedWarning(
+                    f"gradcheck({unsettled[0].name}): the numerics could not settle {len(unsettled)} of"
+                    f" {len(checked)} examples; the first: {first.check}[{first.subject}]: {first.message}"
+                ),
+                stacklevel=2,
+            )
         return checked[-1] if checked else None
 
     def reproduce(self) -> str:

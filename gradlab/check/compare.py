@@ -55,6 +55,8 @@ class Compared:
     undefined: Array
     undecided: Array
     reason: str = ""
+    # agrees only because the numerical error is larger than the tolerance: a pass not earned
+    vague: Array | None = None
 
 
 def compare(
@@ -66,7 +68,7 @@ def compare(
     undefined = ~xp.isfinite(numeric.value) & ~unsettled
     value = xp.where(xp.isfinite(numeric.value), numeric.value, xp.zeros_like(numeric.value))
     error = xp.where(xp.isfinite(numeric.error), numeric.error, xp.zeros_like(numeric.error))
-    limit = tolerances.elementwise_limit(xp, value, error, tol, analytic_eps, rounding)
+    limit = tolerances.elementwise_limit(xp, value, error, tol, analytic_eps, rounding, analytic)
     diff = xp.abs(analytic - value)
     bad = ((diff > limit) | ~xp.isfinite(analytic)) & ~undefined & ~unsettled
     kinked = xp.zeros_like(bad)
@@ -82,18 +84,23 @@ def compare(
         # at a kink, a subgradient (between the one-sided derivatives) is a valid answer
         inside = (analytic >= numeric.lo - limit) & (analytic <= numeric.hi + limit) & xp.isfinite(analytic)
         kinked = nonsmooth & inside
-    return Compared(analytic, value, diff, limit, bad & ~kinked, kinked, undefined, unsettled, numeric.reason)
+    own = tolerances.NUMERIC_ERROR_SAFETY * error
+    vague = (own > limit - own) & ~bad & ~undefined & ~unsettled & ~kinked
+    return Compared(analytic, value, diff, limit, bad & ~kinked, kinked, undefined, unsettled, numeric.reason, vague)
 
 
 def agrees(xp: Any, c: Compared) -> bool:
-    """Whether every element is within the tolerance (none wrong, at a kink, undefined or undecided)."""
-    return not bool(xp.any(c.wrong | c.kinked | c.undefined | c.undecided))
+    """Whether every element is within the tolerance (none wrong, at a kink, undefined, undecided, or
+    agreeing only within a numerical error larger than the tolerance)."""
+    return not bool(xp.any(settling_wanted(xp, c) | c.kinked | c.undecided))
 
 
-def unsettled_entries(xp: Any, c: Compared) -> Array:
-    """The entries a step search should settle before anything is called wrong: those that
-    disagree, and those whose numerical derivative is undefined at the default step."""
-    return c.wrong | c.undefined
+def settling_wanted(xp: Any, c: Compared) -> Array:
+    """The entries a step search should settle: those that disagree (before anything is called
+    wrong), those whose numerical derivative is undefined at the default step, and those that agree
+    only because its error there exceeds the tolerance (a pass that says nothing)."""
+    wanted = c.wrong | c.undefined
+    return wanted if c.vague is None else wanted | c.vague
 
 
 def count(xp: Any, mask: Array) -> int:

@@ -89,7 +89,7 @@ class _Projection:
                 " stands out: a small error spread over many entries"
             )
             return base
-        return self.leaf_result(leaves, base, shape)
+        return self.leaf_result(leaves, base, shape, disagrees=abs(gap) > limit)
 
     def settle(self, gap: float, limit: float, score: float, numeric: float) -> tuple[float, float, float, float, str]:
         """Settle ``<v, J u>`` by a step search along ``u``: the gap, limit, score and numeric value
@@ -156,7 +156,7 @@ class _Projection:
                     heapq.heappush(heap, (-child, lo, hi))
         return sorted(leaves)
 
-    def leaf_result(self, leaves: list[int], base: CheckResult, shape: tuple) -> CheckResult:
+    def leaf_result(self, leaves: list[int], base: CheckResult, shape: tuple, disagrees: bool = True) -> CheckResult:
         """The located entries compared one by one, as the result of the whole projection."""
         xp, sampler, analytic, tol = self.xp, self.sampler, self.analytic, self.tol
         rows = [sampler.weighted_derivative(sampler.element(self.i, j, self.v), self.v) for j in leaves]
@@ -181,14 +181,22 @@ class _Projection:
             base.worst_index = base.mismatches[0].index
             base.max_abs_err = max(m.abs_err for m in base.mismatches)
             base.max_rel_err = located.max_rel_err
-        base.status = "fail" if located.status in ("pass", "undecided") else located.status
+        # leaves that pass (or cannot be settled) under a projection that disagrees: the error is
+        # spread, the projection's verdict stands; under one bisected only for its roughness, theirs
+        base.status = located.status
+        if disagrees and located.status in ("pass", "undecided"):
+            base.status = "fail"
         found = f"{located.mismatch_count} wrong entr{'y' if located.mismatch_count == 1 else 'ies'} located"
         base.message = f"projection <VJP(v), u> vs <v, J u> failed; {found} by bisection (there may be more)"
         if base.status == "nondiff":
             base.message = "the op is not differentiable at these inputs (a kink); the projection was bisected to it"
+        elif base.status == "undecided":
+            base.message = f"the projection was bisected to entries the numerics cannot settle: {located.message}"
+        elif base.status == "pass":
+            base.message = ""
         if int(analytic.size) <= REPORT_ARRAY_LIMIT:
             host = np.full(int(analytic.size), np.nan)
-            host[leaves] = backend.to_host(numeric.value)
+            host[leaves] = backend.to_host(compared.numeric)
             base.numeric = host.reshape(shape)
             base.analytic = backend.to_host(analytic).reshape(shape)
         return base

@@ -12,12 +12,12 @@ from typing import Any
 
 from gradlab import backend
 from gradlab.check import diagnose
-from gradlab.check.compare import Numeric, compare, to_result
+from gradlab.check.compare import compare, to_result
 from gradlab.check.form import dtype_name
 from gradlab.check.localise import projected_rev
 from gradlab.check.results import STATUS_WEIGHT, CheckResult
 from gradlab.check.rounding import ROUNDING_SAFETY
-from gradlab.check.sampling import Sampler, as_float, numeric_fields, xp_flat
+from gradlab.check.sampling import Sampler, as_float, numeric_column, xp_flat
 from gradlab.check.settling import settle_elements
 from gradlab.check.tolerances import Tolerance
 
@@ -69,7 +69,7 @@ def _full(
     task, xp = sampler.task, sampler.xp
     shape = tuple(task.inputs[i].shape)
     numeric = sampler.rev_numeric[i]
-    columns = [Numeric(*(None if f is None else f[:, k] for f in numeric_fields(numeric))) for k in ks]
+    columns = [numeric_column(numeric, k) for k in ks]
     compared = [compare(xp, a, c, tol, a_eps, r) for a, c, r in zip(analytics, columns, roundings, strict=True)]
     weights = xp.stack([sampler.probes.v_flat[k] for k in ks])
     compared = settle_elements(sampler, i, weights, analytics, columns, compared, tol, a_eps, roundings)

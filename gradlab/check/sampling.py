@@ -315,14 +315,20 @@ def numeric_fields(n: Numeric) -> tuple[Array | None, ...]:
     return (n.value, n.error, n.kink, n.lo, n.hi)
 
 
+def numeric_column(n: Numeric, k: int) -> Numeric:
+    """Column ``k`` of numerics stacked with one row per element (one column per probe)."""
+    value, error, kink, lo, hi = (None if f is None else f[:, k] for f in numeric_fields(n))
+    return Numeric(value, error, kink, lo, hi)
+
+
 def stack_numeric(xp: Any, rows: list[Numeric], probes: int | None, dtype: Any) -> Numeric:
     """Stack per-element numerics into arrays with one row per element."""
     if not rows:
         empty = xp.zeros((0,) if probes is None else (0, probes), dtype=dtype)
         return Numeric(empty, empty)
     columns = zip(*(numeric_fields(r) for r in rows), strict=True)
-    stacked = [None if column[0] is None else xp.stack(list(column)) for column in columns]
-    return Numeric(*stacked)
+    value, error, kink, lo, hi = (None if column[0] is None else xp.stack(list(column)) for column in columns)
+    return Numeric(value, error, kink, lo, hi)
 
 
 def _kink(xp: Any, roughness: tuple[Array, ...]) -> Array | None:

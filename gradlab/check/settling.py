@@ -13,7 +13,7 @@ from typing import Any
 
 from gradlab import backend
 from gradlab.check import tolerances
-from gradlab.check.compare import Compared, Numeric, compare, unsettled_entries
+from gradlab.check.compare import Compared, Numeric, compare, settling_wanted
 from gradlab.check.numerics import projector, step_factor
 from gradlab.check.sampling import Sampler
 from gradlab.check.stepsearch import Settled, settle
@@ -86,10 +86,17 @@ def settle_direction(
     return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_scale=scale)
 
 
-def patched(xp: Any, numeric: Numeric, care: Array, settled: Settled) -> Numeric:
+def patched(
+    xp: Any, numeric: Numeric, compared: Compared, care: Array, settled: Settled, analytic: Array, base: Array
+) -> Numeric:
     """``numeric`` with its ``care`` entries replaced by the estimates ``settled`` confirmed, and
-    marked unsettled where it confirmed none."""
-    found = care & settled.confirmed
+    marked unsettled where it confirmed none. An entry first seen at a kink keeps that verdict
+    unless a confirmed estimate (smooth at the smaller steps) agrees with the rule: at a true kink
+    the central estimate is the mean of the one-sided slopes, not the rule's subgradient."""
+    kinked = compared.kinked
+    agrees = xp.abs(analytic - settled.value) <= base + tolerances.NUMERIC_ERROR_SAFETY * settled.error
+    smooth = settled.smooth if settled.smooth is not None else xp.zeros_like(kinked)
+    found = care & settled.confirmed & (~kinked | (agrees & smooth))
 
     def put(field: Array | None, new: Array) -> Array | None:
         return None if field is None else xp.where(found, new, field)
@@ -98,12 +105,18 @@ def patched(xp: Any, numeric: Numeric, care: Array, settled: Settled) -> Numeric
     # a settled entry is smooth at the steps that settled it: its hull is its value
     lo, hi = put(numeric.lo, settled.value), put(numeric.hi, settled.value)
     before = numeric.unsettled if numeric.unsettled is not None else xp.zeros_like(numeric.value, dtype=xp.bool)
-    unsettled = before | (care & ~settled.confirmed)
+    unsettled = before | (care & ~settled.confirmed & ~kinked)
     reason = numeric.reason or settled.reason
     return Numeric(
         xp.where(found, settled.value, numeric.value), xp.where(found, settled.error, numeric.error),
         kink, lo, hi, unsettled, reason,
     )  # fmt: skip
+
+
+def _care(xp: Any, c: Compared) -> Array:
+    """What a step search looks at again: :func:`settling_wanted`, and the entries seen at a kink
+    (a step too wide for the function looks like one)."""
+    return settling_wanted(xp, c) | c.kinked
 
 
 def settle_elements(
@@ -115,7 +128,7 @@ def settle_elements(
     disagreeing entries settled element by element, each element's search serving every row;
     ``elements``: the flat index in input ``i`` of each compared entry (default: its position)."""
     xp = sampler.xp
-    cares = [unsettled_entries(xp, c) for c in compared]
+    cares = [_care(xp, c) for c in compared]
     union = cares[0]
     for care in cares[1:]:
         union = union | care
@@ -126,6 +139,7 @@ def settle_elements(
     rows = len(analytics)
     like = numerics[0].value
     value = [xp.zeros_like(like) for _ in range(rows)]
+    smooth = [xp.zeros_like(like, dtype=xp.bool) for _ in range(rows)]
     error = [xp.zeros_like(like) for _ in range(rows)]
     confirmed = [xp.zeros_like(like, dtype=xp.bool) for _ in range(rows)]
     reason = ""
@@ -138,10 +152,12 @@ def settle_elements(
         reason = reason or found.reason
         for k in range(rows):
             value[k][j], error[k][j], confirmed[k][j] = found.value[k], found.error[k], found.confirmed[k]
+            smooth[k][j] = found.smooth[k] if found.smooth is not None else False
     out = []
     for k in range(rows):
-        settled = Settled(value[k], error[k], confirmed[k], reason, 0)
-        out.append(compare(xp, analytics[k], patched(xp, numerics[k], cares[k], settled), tol, a_eps, roundings[k]))
+        settled = Settled(value[k], error[k], confirmed[k], reason, 0, smooth[k])
+        numeric = patched(xp, numerics[k], compared[k], cares[k], settled, analytics[k], bases[k])
+        out.append(compare(xp, analytics[k], numeric, tol, a_eps, roundings[k]))
     return out
 
 
@@ -150,10 +166,10 @@ def settle_fwd(
 ) -> Compared:
     """The ``fwd`` comparison of probe ``k`` with its disagreeing output entries settled."""
     xp = sampler.xp
-    care = unsettled_entries(xp, compared)
+    care = _care(xp, compared)
     if not bool(xp.any(care)):
         return compared
     directions = {i: sampler.probes.u[k][i] for i in sampler.task.wrt}
     base = base_limit(xp, analytic, tol, a_eps, None)
     settled = settle_direction(sampler, directions, None, analytic, base, care, tol.atol)
-    return compare(xp, analytic, patched(xp, numeric, care, settled), tol, a_eps)
+    return compare(xp, analytic, patched(xp, numeric, compared, care, settled, analytic, base), tol, a_eps)

@@ -18,8 +18,9 @@ settled here.
   finite; the error of each estimate is its truncation (from the two step sizes of the stencil)
   plus its round-off (from the precision of the evaluations, and of ``x + t d`` where the step
   is not exact).
-* An estimate is *confirmed* when the estimate at the next step agrees with it within both
-  errors and neither error is a large part of its value. Each entry keeps the confirmed estimate
+* An estimate is *confirmed* when the estimates at the next larger and the next smaller step both
+  agree with it within their errors and no error is a large part of its value (two steps can
+  agree by chance, three rarely do). Each entry keeps the confirmed estimate
   with the smallest error; the walk stops once every entry is decided: its rule agrees with a
   confirmed estimate, or disagrees with one by far more than the estimate's error.
 * An entry with no confirmed estimate is *undecided*: the numerics cannot settle it there.
@@ -42,6 +43,8 @@ RUNGS_UP = 4  # up to h0 * 400: a function evaluated with noise
 CONFIRM_FRACTION = 0.25
 # a disagreement is decided once it exceeds the estimate's error this many times
 DECISIVE = 8.0
+# smooth: the bend shrinks with the step (by RATIO where f'' is steady); at a kink it stays
+BEND_SHRINK = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Settled:
     confirmed: Array
     reason: str
     steps: int
+    # the confirmed estimate's bend (the jump in slope across the point) shrank with the step:
+    # smooth there, not a kink the stencil straddles at every step
+    smooth: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class _Rung:
     value: Array
     error: Array
     roundoff_dominated: Array
+    bend: Array
 
 
 def settle(
@@ -97,6 +104,7 @@ def settle(
     best_value = xp.zeros_like(j0)
     best_error = xp.full_like(j0, math.inf)
     confirmed = xp.zeros_like(j0, dtype=xp.bool)
+    smooth = xp.zeros_like(j0, dtype=xp.bool)
     any_finite = xp.zeros_like(j0, dtype=xp.bool)
     steps = 0
 
@@ -117,26 +125,33 @@ def settle(
 
     def walk(factors: list[float]) -> bool:
         """Walk the steps ``h0 * factor``; True once every entry is decided."""
-        nonlocal best_value, best_error, confirmed, any_finite
+        nonlocal best_value, best_error, confirmed, any_finite, smooth
+        before: _Rung | None = None
         previous: _Rung | None = None
         for factor in factors:
             current = rung(h0 * factor)
             if current is None:
                 break
             any_finite = any_finite | xp.isfinite(current.value)
-            if previous is not None:
-                for a, b in ((previous, current), (current, previous)):
-                    ok = _confirms(xp, a, b, floor, eval_eps) & (a.error < best_error)
-                    best_value = xp.where(ok, a.value, best_value)
-                    best_error = xp.where(ok, a.error, best_error)
-                    confirmed = confirmed | ok
+            if before is not None and previous is not None:
+                # the middle estimate, confirmed by both neighbours: two steps can agree by chance
+                # (noise in the evaluations, a feature the larger step half spans), three rarely do
+                ok = _confirms(xp, previous, before, floor, eval_eps) & _confirms(
+                    xp, previous, current, floor, eval_eps
+                )
+                ok = ok & (previous.error < best_error)
+                best_value = xp.where(ok, previous.value, best_value)
+                best_error = xp.where(ok, previous.error, best_error)
+                bends = (previous.bend <= BEND_SHRINK * before.bend) | (previous.bend == 0)
+                smooth = xp.where(ok, bends, smooth)
+                confirmed = confirmed | ok
                 if bool(xp.all(decided())):
                     return True
                 # below this step only round-off grows: stop where it dominates every open entry
                 noisy = current.roundoff_dominated & previous.roundoff_dominated & xp.isfinite(current.value)
                 if bool(xp.all(noisy | decided())):
                     return False
-            previous = current
+            before, previous = previous, current
         return False
 
     if not walk([RATIO**k for k in range(RUNGS_DOWN + 1)]):
@@ -154,7 +169,7 @@ def settle(
                 "no two steps give estimates that agree within their error (the function varies faster than"
                 " any usable step resolves, or round-off swamps it)"
             )
-    return Settled(best_value, best_error, confirmed, reason, steps)
+    return Settled(best_value, best_error, confirmed, reason, steps, smooth)
 
 
 def _identity(a: Array) -> Array:
@@ -196,6 +211,8 @@ def _estimate(
         moved = moved | (delta != 0)
     magnitude = absolute(xp.where(moved, eval_eps * size, xp.zeros_like(size)))
     step = {s: linear(delta) for s, delta in raw.items()}
+    # g(h) + g(-h) - 2 g(0) over h: h |f''| where f is smooth, the jump in slope at a kink
+    bend = absolute(xp.abs(raw[1.0] + raw[-1.0])) / h
     finite = {s: xp.isfinite(v) for s, v in step.items()}
     d1 = (step[1.0] - step[-1.0]) / (2 * h)
     d2 = (step[2.0] - step[-2.0]) / (4 * h)
@@ -216,4 +233,5 @@ def _estimate(
     error = truncation + evaluation + x_rounding / h
     # (the rounding of x + t d is a bound from the rule's claim, not a measurement: it does not stop the walk)
     dominated = evaluation >= truncation
-    return _Rung(value, error, dominated)
+    bend = xp.where(xp.isfinite(bend), bend, xp.full_like(bend, math.inf))
+    return _Rung(value, error, dominated, bend)

@@ -2,7 +2,7 @@
 
 An analytic value ``a`` passes against a numeric one ``n`` with error estimate ``e`` when::
 
-    |a - n| <= atol + rtol * |n| + 2 * e + 64 * eps(a.dtype) * max|n|
+    |a - n| <= atol + rtol * |n| + 2 * e + 64 * eps(a.dtype) * max(max|n|, max|a|)
 
 ``e`` is the numerical method's estimate of its own error, so a rough numerical derivative widens
 the limit instead of raising a false alarm; the last term is the rounding an analytic rule in
@@ -53,11 +53,22 @@ def resolve(dtype: Any, rtol: float | None, atol: float | None) -> Tolerance:
 
 
 def elementwise_limit(
-    xp: Any, numeric: Array, error: Array, tol: Tolerance, analytic_eps: float, rounding: Array | None = None
+    xp: Any,
+    numeric: Array,
+    error: Array,
+    tol: Tolerance,
+    analytic_eps: float,
+    rounding: Array | None = None,
+    analytic: Array | None = None,
 ) -> Array:
     """The limit of each element; ``rounding`` is the rule's own measured rounding there
-    (:mod:`gradlab.check.rounding`), already with its safety factor."""
+    (:mod:`gradlab.check.rounding`), already with its safety factor. The rounding every rule
+    suffers is relative to the largest value of the derivative, numeric or (where a numerical
+    value could not be settled) the rule's own finite values."""
     scale = xp.max(xp.abs(numeric)) if numeric.size else 0.0
+    if analytic is not None and analytic.size:
+        finite = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
+        scale = xp.maximum(scale, xp.max(finite))
     limit = (
         tol.atol + tol.rtol * xp.abs(numeric) + NUMERIC_ERROR_SAFETY * error + ANALYTIC_ROUNDING * analytic_eps * scale
     )

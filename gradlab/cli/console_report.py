@@ -22,6 +22,7 @@ STATUS_STYLE = {
     "xfail": ("xfail", "yellow"),
     "xpass": ("XPASS", "yellow"),
     "warning": ("warning", "yellow"),
+    "undecided": ("undecided", "yellow"),
     "unfinished": ("unfinished", "yellow"),
 }
 
@@ -155,6 +156,12 @@ def notes(session: Session, verbose: bool = False) -> Iterator[Text]:
                     " — every example had inputs of one element (0-d or all sizes 1), where a wrong transpose or"
                     " reduction still looks right; give the op a spec with larger shapes",
                 )
+            if o.undecided and o.failure is None and not o.error:
+                yield Text.assemble(
+                    (f"{t.name} [{o.dtype}]: undecided", "yellow"),
+                    f" — at {o.undecided} of {o.examples} examples the numerics could not settle the check"
+                    f" ({o.undecided_reason})",
+                )
             if o.warning and o.failure is None and not o.error:
                 yield Text.assemble(
                     (f"{t.name} [{o.dtype}]: warning", "yellow"),
@@ -177,5 +184,5 @@ def verdict(session: Session) -> Text:
     parts = [f"{n} {STATUS_STYLE[s][0].lower()}" for s, n in sorted(counts.items())]
     style = "bold green" if session.exit_code == 0 else "bold red"
     if session.strict and session.exit_code:
-        parts.append("--strict: warnings and unfinished functions count")
+        parts.append("--strict: warnings, undecided ops and unfinished functions count")
     return Text(f"{len(session.targets)} ops: " + ", ".join(parts), style=style)

@@ -71,8 +71,8 @@ def unrun_junit(error: str) -> str:
 
 
 def _counts(session: Session) -> dict[str, int]:
-    counts = {"total": len(session.targets), "pass": 0, "fail": 0, "warning": 0, "unfinished": 0, "error": 0,
-              "xfail": 0, "xpass": 0}  # fmt: skip
+    counts = {"total": len(session.targets), "pass": 0, "fail": 0, "warning": 0, "undecided": 0, "unfinished": 0,
+              "error": 0, "xfail": 0, "xpass": 0}  # fmt: skip
     for t in session.targets:
         counts[t.status] += 1
     return counts
@@ -92,6 +92,7 @@ def _outcome_json(session: Session, t: Checked, o: OpOutcome) -> dict[str, Any]:
         "rejected": o.rejected, "checks": list(o.checks), "worst_rel_err": o.worst_rel_err,
         "worst_error_over_limit": o.worst_ratio, "seconds": round(o.seconds, 4), "error": o.error, "xfail": o.xfail,
         "warnings": o.warnings, "warning": o.warning, "largest_input": o.largest, "only_one_element": o.degenerate,
+        "undecided": o.undecided, "undecided_reason": o.undecided_reason,
     }  # fmt: skip
     if o.failure is not None:
         names = o.failure.report.input_names
@@ -164,9 +165,11 @@ def to_junit(session: Session) -> str:
     total_time = sum(o.seconds for _, o in cases if o is not None)
     # --strict: a warning is a failure, an unfinished function too; else they pass / are skipped
     warned = [o for _, o in cases if o and o.status == "warning"]
+    undecided = [o for _, o in cases if o and o.status == "undecided"]
     failures = sum(1 for _, o in cases if o and o.failure and not o.xfail) + (len(warned) if session.strict else 0)
     failures += sum(1 for t, o in unchecked if t.unfinished) if session.strict else 0
-    skipped = counts["xfail"] + (0 if session.strict else counts["unfinished"])
+    failures += len(undecided) if session.strict else 0
+    skipped = counts["xfail"] + (0 if session.strict else counts["unfinished"] + len(undecided))
     suite = ET.Element(
         "testsuite", name="gradlab", tests=str(len(cases)), failures=str(failures),
         errors=str(sum(1 for t, o in cases if (o is None and t.problem and not t.unfinished) or (o and o.error))),
@@ -190,10 +193,17 @@ def to_junit(session: Session) -> str:
             failed = ", ".join(sorted({r.check for r in o.failure.report.failures}))
             text = format_report(o.failure.report) + f"\n\nreproduce: {session.reproduce(t, o)}"
             ET.SubElement(case, "failure", message=f"{t.name} [{o.dtype}]: {failed} failed").text = text
+        elif o.status == "undecided":
+            kind = "failure" if session.strict else "skipped"
+            ET.SubElement(case, kind, message=f"undecided: {o.undecided_reason}")
         elif o.warning and session.strict:
             ET.SubElement(case, "failure", message=f"warning (--strict): {o.warning}")
         elif o.warning:
             ET.SubElement(case, "system-out").text = f"warning ({o.warnings} of {o.examples} examples): {o.warning}"
+        if o is not None and o.undecided and o.status != "undecided" and not o.failure:
+            ET.SubElement(
+                case, "system-err"
+            ).text = f"undecided ({o.undecided} of {o.examples} examples): {o.undecided_reason}"
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

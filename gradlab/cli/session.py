@@ -33,13 +33,14 @@ class Checked:
 
     @property
     def status(self) -> str:
-        """One of the verdicts of DESIGN.md: pass, fail, warning, unfinished, error (and xfail, xpass)."""
+        """One of the verdicts of DESIGN.md: pass, fail, warning, undecided, unfinished, error (and xfail,
+        xpass)."""
         if self.unfinished:
             return "unfinished"
         if self.problem:
             return "error"
         statuses = [o.status for o in self.outcomes]
-        for worst in ("error", "fail", "xpass", "xfail", "warning"):
+        for worst in ("error", "fail", "xpass", "xfail", "undecided", "warning"):
             if worst in statuses:
                 return worst
         return "pass" if statuses else "error"
@@ -60,8 +61,8 @@ class Session:
     @property
     def exit_code(self) -> int:
         """0: every finished rule is right; 1: a rule is wrong, or an op could not be checked (and, with
-        ``strict``, a warning or an unfinished function)."""
-        fine = {"pass", "xfail", "xpass"} | (set() if self.strict else {"warning", "unfinished"})
+        ``strict``, a warning, an op the numerics could not settle, or an unfinished function)."""
+        fine = {"pass", "xfail", "xpass"} | (set() if self.strict else {"warning", "undecided", "unfinished"})
         return 0 if all(t.status in fine for t in self.targets) else 1
 
     def run(self, on_start: Callable[[Checked, str], None], progress: Callable[[str, int, int], None]) -> None:

@@ -267,6 +267,10 @@ def _count(outcome: OpOutcome, report: GradCheckReport, progress: Progress | Non
         progress(name, min(outcome.examples, planned), planned)
     if report.status == "nondiff":
         outcome.nondiff += 1
+    if report.status == "undecided":
+        outcome.undecided += 1
+        first = report.undecided[0]
+        outcome.undecided_reason = outcome.undecided_reason or f"{first.check}[{first.subject}]: {first.message}"
     if report.warnings:
         outcome.warnings += 1
         outcome.warning = outcome.warning or report.warnings[0]

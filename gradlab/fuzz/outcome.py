@@ -37,6 +37,8 @@ class OpOutcome:
     warnings: int = 0  # examples with a warning (legal but suspect, e.g. a float32 input's float64 gradient)
     warning: str | None = None  # the first one's text
     largest: int = 0  # the most elements any input had in an example checked
+    undecided: int = 0  # examples the numerics could not settle (never failures)
+    undecided_reason: str | None = None  # the first one's reason
 
     @property
     def degenerate(self) -> bool:
@@ -49,7 +51,11 @@ class OpOutcome:
             return "error"
         if self.xfail:
             return "xfail" if self.failure else "xpass"
-        return "fail" if self.failure else "warning" if self.warnings else "pass"
+        if self.failure:
+            return "fail"
+        if self.examples and self.undecided == self.examples:
+            return "undecided"  # not one example settled: nothing is known either way
+        return "warning" if self.warnings else "pass"
 
 
 def format_outcome(outcome: OpOutcome, reproduce: str | None = None, max_rows: int = 8) -> str:
@@ -72,6 +78,8 @@ def format_outcome(outcome: OpOutcome, reproduce: str | None = None, max_rows: i
         lines = [f"{head}: {outcome.status} ({outcome.examples} examples)"]
         if outcome.warning:
             lines.append(f"warning ({outcome.warnings} examples): {outcome.warning}")
+        if outcome.undecided:
+            lines.append(f"undecided ({outcome.undecided} examples): {outcome.undecided_reason}")
     if reproduce and (outcome.error or outcome.failure is not None):
         lines.append(f"reproduce: {reproduce}")
     return "\n".join(lines)
