@@ -29,7 +29,9 @@ def check_adj(sampler: Sampler, cots: list[list[Array]], tans: list[Array], leni
     worst = -1.0
     for k in range(task.n_probes):
         v = as_float(xp, sampler.probes.v[k], xp.float64 if backend.has_float64(xp, backend.device(out)) else None)
-        t = as_float(xp, tans[k], v.dtype)
+        part = sampler.part  # entries left out (not finite) are zero in the probes, and here
+        v = xp_flat(xp, v)
+        t = part.output(xp, xp_flat(xp, as_float(xp, tans[k], v.dtype)))
         lhs_terms = v * t
         lhs = float(xp.sum(lhs_terms))
         rhs, scale = 0.0, float(xp.sum(xp.abs(lhs_terms)))
@@ -43,8 +45,8 @@ def check_adj(sampler: Sampler, cots: list[list[Array]], tans: list[Array], leni
         absolute = task.tolerance(out.dtype).atol * _norm(xp, v)
         absolute += relative * task.tolerance(out.dtype).rtol * _norm(xp, lhs_terms)
         for position, i in enumerate(task.wrt):
-            u = as_float(xp, sampler.probes.u[k][i], v.dtype)
-            terms = as_float(xp, cots[k][position], v.dtype) * u
+            u = xp_flat(xp, as_float(xp, sampler.probes.u[k][i], v.dtype))
+            terms = part.input(xp, i, xp_flat(xp, as_float(xp, cots[k][position], v.dtype))) * u
             rhs += float(xp.sum(terms))
             scale += float(xp.sum(xp.abs(terms)))
             dtypes.append(task.inputs[i].dtype)

@@ -81,6 +81,8 @@ class GradCheckReport:
     method: str
     seed: int
     evaluations: int = 0
+    # entries the check left out because they are not finite (gradlab.check.finite_part), in words
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
@@ -146,6 +148,7 @@ def format_report(report: GradCheckReport, max_rows: int = 8) -> str:
             lines += _format_result(r, max_rows)
     if quiet:
         lines.append("passed: " + ", ".join(quiet))
+    lines += [f"left out of the check: {entry}" for entry in report.left_out]
     return "\n".join(lines)
 
 

@@ -31,7 +31,10 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
     tol = task.tolerance(task.inputs[i].dtype)
     a_eps = backend.eps(xp, task.inputs[i].dtype)
     rounding = sampler.rounding
-    analytics = [xp_flat(xp, as_float(xp, cots[k][position], sampler.g0.dtype)) for k in range(task.n_probes)]
+    analytics = [
+        sampler.part.input(xp, i, xp_flat(xp, as_float(xp, cots[k][position], sampler.g0.dtype)))
+        for k in range(task.n_probes)
+    ]
     extras = [ROUNDING_SAFETY * rounding.gap[k][i] if rounding is not None else None for k in range(task.n_probes)]
     if task.mode == "full":
         results = _full(sampler, i, list(range(task.n_probes)), analytics, tol, a_eps, extras)

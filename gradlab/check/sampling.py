@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gradlab import backend
 from gradlab.check.compare import Numeric
+from gradlab.check.finite_part import FinitePart
 from gradlab.check.numerics import Samples, adaptive_sample, first_look, projector, step_factor
+from gradlab.check.probes import Probes, as_float, xp_flat
 from gradlab.check.task import Task
 from gradlab.errors import GradlabError
 
@@ -32,37 +33,18 @@ Array = Any
 QUICK_METHODS = ("stencil", "richardson")
 
 
-@dataclass(frozen=True)
-class Probes:
-    """Random signed directions shared by every check, ``k`` over the probes: ``v[k]`` in the
-    output's space (what the VJP pulls back), ``u[k][i]`` in input ``i``'s (what the JVP pushes
-    forward), and ``v_flat[k]``, ``v[k]`` flattened in the precision of the numerics."""
-
-    v: list[Array]
-    u: list[dict[int, Array]]
-    v_flat: list[Array]
-
-    @classmethod
-    def draw(cls, task: Task, out: Array, dtype: Any) -> Probes:
-        xp, rng = task.xp, np.random.default_rng(task.seed)
-        dev = backend.device(out)
-        v = [backend.signed_probe(rng, xp, tuple(out.shape), out.dtype, dev) for _ in range(task.n_probes)]
-        u = [
-            {i: backend.signed_probe(rng, xp, tuple(task.inputs[i].shape), task.inputs[i].dtype, dev) for i in task.wrt}
-            for _ in range(task.n_probes)
-        ]
-        return cls(v, u, [xp_flat(xp, as_float(xp, p, dtype)) for p in v])
-
-
 class Sampler:
     """The numerics of one check run: precision, probes, samples and the derivatives they give."""
 
     def __init__(self, task: Task, out: Array) -> None:
         self.task, self.xp, self.out = task, task.xp, out
         self.evaluations = 0
-        self.eval_inputs, self.g0 = _precision(task, out)  # g0: g(0) of every derivative, flattened like them
+        # non-finite entries of the inputs and the output are left out (gradlab.check.finite_part)
+        self.part = FinitePart.of(self.xp, task.inputs, task.wrt, out)
+        self.eval_inputs, g0 = _precision(task, out)
+        self.g0 = self.part.output(self.xp, g0)  # g(0) of every derivative, flattened like them
         self.eval_eps = backend.eps(self.xp, self.g0.dtype)
-        self.probes = Probes.draw(task, out, self.g0.dtype)
+        self.probes = Probes.draw(task, out, self.g0.dtype, self.part)
         # whether samples along a probe are judged by how well <v, J u> is known (when a VJP exists)
         self.judge = False
         # the rule's own rounding in low precision (gradlab.check.rounding), when measured
@@ -85,7 +67,7 @@ class Sampler:
                 f"{self.task.name}: the forward returned {type(out).__name__} of shape"
                 f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
             )
-        return xp_flat(self.xp, out)
+        return self.part.output(self.xp, xp_flat(self.xp, out))
 
     def _room(self, directions: dict[int, Array]) -> float:
         """A ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
@@ -194,13 +176,18 @@ class Sampler:
         self.fwd_hull: list[list[Array]] = [[] for _ in range(n_probes)]
         self.fwd_kink: list[Array | None] = [None] * n_probes
         for i in self.task.wrt:
-            rows = []
+            rows: list[Numeric | None] = []
             u = [xp_flat(xp, xp.astype(self.probes.u[k][i], dtype)) for k in range(n_probes)]
+            frozen = self.part.frozen.get(i)
+            left_out = set(np.flatnonzero(backend.to_host(frozen)).tolist()) if frozen is not None else set()
             for j in range(int(self.task.inputs[i].size)):
+                if j in left_out:  # a non-finite entry: never moved, compared with zero
+                    rows.append(None)
+                    continue
                 samples = self.element(i, j, probes if self.judge else None)
                 rows.append(self.weighted_derivative(samples, probes))
                 self._accumulate_fwd(samples, [float(u[k][j]) for k in range(n_probes)])
-            self.rev_numeric[i] = stack_numeric(xp, rows, n_probes, dtype)
+            self.rev_numeric[i] = stack_numeric(xp, _zeros_where_none(xp, rows, n_probes, dtype), n_probes, dtype)
 
     def _accumulate_fwd(self, samples: Samples, weights: list[float]) -> None:
         """Add one column, weighted by each probe's entry, to the fwd sums: the samples, and per
@@ -297,7 +284,7 @@ def _precision(task: Task, out: Array) -> tuple[list[Any], Array]:
         backend.is_array(wide_out)
         and wide_out.dtype == xp.float64
         and tuple(wide_out.shape) == tuple(out.shape)
-        and bool(xp.all(xp.isfinite(wide_out)))
+        and bool(xp.all(xp.isfinite(wide_out) == xp.isfinite(out)))
     ):
         return widened, xp.reshape(wide_out, (-1,))
     return list(task.inputs), flat_out
@@ -307,8 +294,13 @@ def _is_low_float(xp: Any, dtype: Any) -> bool:
     return backend.is_floating(xp, dtype) and backend.eps(xp, dtype) > 1e-15
 
 
-def xp_flat(xp: Any, a: Array) -> Array:
-    return xp.reshape(a, (-1,))
+def _zeros_where_none(xp: Any, rows: list[Numeric | None], n_probes: int, dtype: Any) -> list[Numeric]:
+    """The rows, with zeros (and the fields the others have: the stencil's hull and kink) for the
+    entries left out."""
+    zero = xp.zeros(n_probes, dtype=dtype)
+    template = next((r for r in rows if r is not None), None)
+    filler = Numeric(zero, zero) if template is None or template.lo is None else Numeric(zero, zero, zero, zero, zero)
+    return [filler if r is None else r for r in rows]
 
 
 def numeric_fields(n: Numeric) -> tuple[Array | None, ...]:
@@ -372,13 +364,6 @@ def _step_room(xp: Any, x: Array, d: Array) -> float:
         return math.inf  # a zero direction: no limit
     smallest = float(xp.min(xp.abs(x))) if x.size else 1.0
     return max(1.0, smallest) / largest
-
-
-def as_float(xp: Any, a: Array, dtype: Any = None) -> Array:
-    """``a`` as a real floating array (of ``dtype`` when given)."""
-    if dtype is None:
-        dtype = a.dtype if backend.is_floating(xp, a.dtype) else xp.float64
-    return xp.astype(a, dtype) if a.dtype != dtype else a
 
 
 def _times(w: float) -> Callable[[Array], Array]:

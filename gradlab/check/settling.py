@@ -77,13 +77,19 @@ def settle_direction(
     ``weights`` ((P, m)) or per output entry (``weights=None``)."""
     xp = sampler.xp
     g, h = sampler.direction_function(directions)
-    scale = max(
-        (float(xp.max(xp.abs(sampler.eval_inputs[i]))) for i in directions if sampler.eval_inputs[i].size), default=0.0
-    )
+    scale = max((_largest_finite(xp, sampler.eval_inputs[i]) for i in directions), default=0.0)
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights) if weights is not None else None
     return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_scale=scale)
+
+
+def _largest_finite(xp: Any, x: Array) -> float:
+    """The largest finite ``|x|`` (the entries left out are never moved)."""
+    if not x.size:
+        return 0.0
+    magnitude = xp.abs(x)
+    return float(xp.max(xp.where(xp.isfinite(magnitude), magnitude, xp.zeros_like(magnitude))))
 
 
 def patched(
