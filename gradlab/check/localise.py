@@ -55,6 +55,7 @@ class _Projection:
         self.analytic, self.tol, self.a_eps, self.rounding = analytic, tol, a_eps, rounding
         self.name = sampler.task.names[i]
         self.v = sampler.probes.v_flat[k]
+        self.last_error = 0.0  # the numerical error of the last block compared
         self.u = xp_flat(xp, as_float(xp, sampler.probes.u[k][i], sampler.g0.dtype))
 
     def check(self, shape: tuple) -> CheckResult:
@@ -66,9 +67,11 @@ class _Projection:
             # the quick look disagrees: decide with the method's whole stencil
             samples = sampler.projected_samples(k, i, refined=True)
             gap, limit, score, numeric = self.block(0, n, samples)
+        vague = tolerances.NUMERIC_ERROR_SAFETY * self.last_error > limit / 2
         reason = ""
-        if not (math.isfinite(gap) and abs(gap) <= limit):
-            # before calling the projection wrong: a search over steps along the probe
+        if vague or not (math.isfinite(gap) and abs(gap) <= limit):
+            # before calling the projection wrong (or right only within a numerical error larger
+            # than the tolerance): a search over steps along the probe
             gap, limit, score, numeric, reason = self.settle(gap, limit, score, numeric)
         base = CheckResult(
             "rev", "pass", self.name, size=n, rtol=self.tol.rtol, atol=self.tol.atol, mode="projected",
@@ -102,6 +105,7 @@ class _Projection:
         found = settle_direction(
             sampler, {self.i: sampler.probes.u[self.k][self.i]}, xp.reshape(self.v, (1, -1)),
             xp.asarray([analytic]), xp.asarray([base]), xp.asarray([True]), self.tol.atol,
+            xp.asarray([self.x_rounding()]),
         )  # fmt: skip
         if not bool(found.confirmed[0]):
             return gap, limit, score, numeric, found.reason
@@ -109,6 +113,15 @@ class _Projection:
         limit = base + tolerances.NUMERIC_ERROR_SAFETY * error
         gap = analytic - value
         return gap, limit, abs(gap) / limit, value, ""
+
+    def x_rounding(self) -> float:
+        """``4 eps sum_j |a_j u_j x_j|``: what rounding ``x + t u`` adds to ``<v, J u>``, times ``t``,
+        from the rule's own entries (per entry, not the largest ``|x|`` times the total)."""
+        xp, sampler = self.xp, self.sampler
+        x = xp_flat(xp, as_float(xp, sampler.eval_inputs[self.i], sampler.g0.dtype))
+        terms = xp.abs(self.analytic * self.u * x)
+        terms = xp.where(xp.isfinite(terms), terms, xp.zeros_like(terms))
+        return 4 * sampler.eval_eps * float(xp.sum(terms))
 
     def block(self, start: int, stop: int, samples: Samples | None = None) -> tuple[float, float, float, float]:
         """Compare ``<VJP(v), u>`` with ``<v, J u>`` for ``u`` restricted to flat indices [start, stop).
@@ -135,6 +148,7 @@ class _Projection:
         score = abs(gap) / limit
         if numeric.kink is not None:
             score = max(score, float(numeric.kink) / (KINK_RATIO * limit))
+        self.last_error = float(numeric.error)
         return gap, limit, score, value
 
     def bisect(self, score: float) -> list[int]:

@@ -61,7 +61,10 @@ def settle_element(
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights)
-    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, exact_step=exact)
+    return settle(
+        _real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, exact_step=exact,
+        x_size=abs(float(x0)),
+    )  # fmt: skip
 
 
 def settle_direction(
@@ -72,16 +75,23 @@ def settle_direction(
     base: Array,
     care: Array,
     floor: float,
+    x_rounding: Array | None = None,
 ) -> Settled:
     """Settle the derivative along ``directions`` (input index -> direction), projected on
-    ``weights`` ((P, m)) or per output entry (``weights=None``)."""
+    ``weights`` ((P, m)) or per output entry (``weights=None``); ``x_rounding``: see
+    :func:`~gradlab.check.stepsearch.settle` (by default bounded from the largest ``|x|``)."""
     xp = sampler.xp
     g, h = sampler.direction_function(directions)
     scale = max((_largest_finite(xp, sampler.eval_inputs[i]) for i in directions), default=0.0)
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights) if weights is not None else None
-    return settle(_real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_scale=scale)
+    if x_rounding is None:  # per output entry: |x| at most the largest, times the rule's |J u|
+        reference = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
+        x_rounding = 4 * sampler.eval_eps * scale * reference
+    return settle(
+        _real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_rounding=x_rounding
+    )
 
 
 def _largest_finite(xp: Any, x: Array) -> float:

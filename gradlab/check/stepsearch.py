@@ -43,6 +43,10 @@ RUNGS_UP = 4  # up to h0 * 400: a function evaluated with noise
 CONFIRM_FRACTION = 0.25
 # a disagreement is decided once it exceeds the estimate's error this many times
 DECISIVE = 8.0
+# the finest step, eps**FINEST * |x| (2e-12 |x| in float64): below it a forward's own rounding (a
+# nearly singular solve rounds to cond * eps, smoothly between neighbouring inputs) has a slope of
+# its own
+FINEST = 0.75
 # smooth: the bend shrinks with the step (by RATIO where f'' is steady); at a kink it stays
 BEND_SHRINK = 0.5
 
@@ -82,7 +86,8 @@ def settle(
     care: Array,
     floor: float,
     exact_step: Callable[[float], float] | None = None,
-    x_scale: float = 0.0,
+    x_rounding: Array | float = 0.0,
+    x_size: float = 0.0,
 ) -> Settled:
     """Search steps along ``g(t) = f(x + t d)`` (flat outputs; ``g0 = g(0)``) for estimates of the
     judged derivative (``judge``: a linear map of output samples and its absolute twin, or None
@@ -92,15 +97,14 @@ def settle(
     ``floor``: the tolerance the rule claims for itself must not make a vague estimate precise).
 
     ``exact_step(h)`` returns the step actually taken (``(x + h) - x``) where it is known;
-    ``x_scale`` bounds ``|x| / |d|`` along a direction whose step is not exact (its rounding error
-    enters the round-off estimate)."""
+    along a direction whose step is not exact, ``x + t d`` rounds each element by up to eps ``|x|``,
+    an error of ``x_rounding / t`` in each judged entry (a bound the caller computes from the
+    rule's values: exact for a right rule, and a wrong one's claim only makes it undecided).
+    ``x_size``: the ``|x|`` an exact step moves; no step goes below ``eps**FINEST`` of it."""
     judge = judge if judge is not None else (_identity, _identity)
+    finest = eval_eps**FINEST * x_size
     j0 = judge[0](g0)
     size = xp.abs(g0)
-    # x + t d rounds each element by up to eps |x|: an error of eps |x| / t times the size of the
-    # derivative (the rule's value bounds what the search may claim; exact steps have none)
-    reference = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
-    x_rounding = 4 * eval_eps * x_scale * reference
     best_value = xp.zeros_like(j0)
     best_error = xp.full_like(j0, math.inf)
     confirmed = xp.zeros_like(j0, dtype=xp.bool)
@@ -112,14 +116,16 @@ def settle(
         nonlocal steps
         if exact_step is not None:
             h = exact_step(h)
-        if not h > 0 or not math.isfinite(h):
+        if not h > 0 or not math.isfinite(h) or h < finest:
             return None
         steps += 1
         return _estimate(g, g0, size, h, eval_eps, xp, judge, x_rounding)
 
     def decided() -> Array:
         gap = xp.abs(analytic - best_value)
-        agrees = gap <= base + 2 * best_error
+        # an agreement counts once the estimate is precise to the tolerance; until then a smaller
+        # (or larger) step may give a better one
+        agrees = (gap <= base + 2 * best_error) & (2 * best_error <= base)
         decisive = gap > base + DECISIVE * best_error
         return ~care | (confirmed & (agrees | decisive))
 
@@ -139,9 +145,13 @@ def settle(
                 ok = _confirms(xp, previous, before, floor, eval_eps) & _confirms(
                     xp, previous, current, floor, eval_eps
                 )
-                ok = ok & (previous.error < best_error)
+                # its error is at least its distance to its neighbours: an ill-conditioned forward
+                # (a nearly singular solve) is noisy far above eps, and the spread shows it
+                spread = xp.maximum(xp.abs(previous.value - before.value), xp.abs(previous.value - current.value))
+                error = xp.maximum(previous.error, spread)
+                ok = ok & (error < best_error)
                 best_value = xp.where(ok, previous.value, best_value)
-                best_error = xp.where(ok, previous.error, best_error)
+                best_error = xp.where(ok, error, best_error)
                 bends = (previous.bend <= BEND_SHRINK * before.bend) | (previous.bend == 0)
                 smooth = xp.where(ok, bends, smooth)
                 confirmed = confirmed | ok

@@ -91,6 +91,16 @@ def projected_limit(
     # two dot products and one output-sized temporary
     largest = max(float(xp.max(analytic)), -float(xp.min(analytic)))
     c = tol.atol + ANALYTIC_ROUNDING * analytic_eps * largest
-    au = analytic * probe
-    spread = c * math.sqrt(float(backend.dot(xp, probe, probe))) + tol.rtol * math.sqrt(float(backend.dot(xp, au, au)))
+    spread = c * norm(xp, probe) + tol.rtol * norm(xp, analytic * probe)
     return PROJECTION_SIGMAS * spread + NUMERIC_ERROR_SAFETY * numeric_error
+
+
+def norm(xp: Any, a: Array) -> float:
+    """The 2-norm of ``a``, scaled first so that values near overflow do not overflow its square."""
+    if not a.size:
+        return 0.0
+    largest = float(xp.max(xp.abs(a)))
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest
+    scaled = a / largest
+    return largest * math.sqrt(float(backend.dot(xp, scaled, scaled)))
