@@ -92,6 +92,17 @@ def test_a_derivative_no_step_resolves_is_undecided_never_failed(mode):
     assert wrong.status != "pass"
 
 
+def test_the_complex_step_decides_where_the_user_allows_it():
+    x = np.array([1e-300, 4.0])
+    assert check_grads(np.sqrt, x, vjp=_sqrt_vjp).status == "undecided"
+    assert check_grads(np.sqrt, x, vjp=_sqrt_vjp, complex_safe=True).status == "pass"
+    wrong = check_grads(np.sqrt, x, vjp=lambda g, x, out: 1.5 * _sqrt_vjp(g, x, out), complex_safe=True)
+    assert wrong.status == "fail"
+    # a forward that refuses complex input leaves the real search's verdict standing
+    report = check_grads(lambda x: np.sqrt(x + np.floor(0 * x)), x, vjp=_sqrt_vjp, complex_safe=True)
+    assert report.status == "undecided"
+
+
 def test_assert_grad_close_warns_on_undecided_by_default():
     with pytest.warns(UndecidedWarning, match="undecided"):
         report = assert_grad_close(np.sqrt, SUBNORMAL, vjp=_sqrt_vjp)

@@ -30,6 +30,7 @@ def assert_grad_close(
     allow_nondiff: bool = True,
     strict: bool = False,
     undecided: Literal["warn", "pass", "fail"] = "warn",
+    complex_safe: bool = False,
 ) -> GradCheckReport:
     """Assert that the VJP and/or JVP of ``f`` at ``inputs`` are right.
 
@@ -63,14 +64,18 @@ def assert_grad_close(
     * ``"fail"``: the assertion fails, as for a wrong rule (use it where the input is chosen so
       that the check must be decided).
 
+    ``complex_safe=True`` says ``f`` accepts complex input and is analytic there: the complex step
+    then decides (where two complex steps agree) what no real step could.
+
     Returns the report, for further inspection, when the assertion holds.
     """
     __tracebackhide__ = True
     if undecided not in UNDECIDED_POLICIES:
         raise ValueError(f"undecided={undecided!r}: choose one of {', '.join(map(repr, UNDECIDED_POLICIES))}")
     report = check_grads(
-        f, *inputs, vjp=vjp, jvp=jvp, rtol=rtol, atol=atol, mode=mode, wrt=wrt, method=method, seed=seed
-    )
+        f, *inputs, vjp=vjp, jvp=jvp, rtol=rtol, atol=atol, mode=mode, wrt=wrt, method=method, seed=seed,
+        complex_safe=complex_safe,
+    )  # fmt: skip
     if report.status == "fail" or report.status == "invalid" or (report.status == "nondiff" and not allow_nondiff):
         raise AssertionError(report.format())
     if report.status == "undecided":

@@ -51,6 +51,7 @@ def check_grads(
     checks: Sequence[str] = CHECKS,
     name: str | None = None,
     names: Sequence[str] | None = None,
+    complex_safe: bool = False,
 ) -> GradCheckReport:
     """Check a VJP and/or JVP rule of ``f`` at ``inputs`` against numerics and each other.
 
@@ -86,6 +87,10 @@ def check_grads(
         Which of ``"rev"``, ``"fwd"``, ``"adj"``, ``"form"`` to run (those whose rule is given).
     name, names
         Names of the function and of its inputs for the report (default: from ``f``'s signature).
+    complex_safe
+        ``f`` accepts complex inputs and is analytic there (no ``abs``, ``max``, comparisons): where
+        no real finite-difference step settles an entry, the complex step decides it instead of
+        leaving it *undecided*.
 
     Returns
     -------
@@ -93,7 +98,9 @@ def check_grads(
         One :class:`CheckResult` per check and subject; ``report.passed`` is the verdict.
     """
     # 1. what to check, and how
-    task = Task.from_arguments(f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names)
+    task = Task.from_arguments(
+        f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names, complex_safe
+    )
     results: list[CheckResult] = []
     problems: list[str] = []  # of the form check: every rule call adds what it saw
     evaluations = 0

@@ -69,6 +69,17 @@ class Sampler:
             )
         return self.part.output(self.xp, xp_flat(self.xp, out))
 
+    def evaluate_complex(self, args: list[Any]) -> Array:
+        """The flat output at complex ``args`` (the complex step), the left-out entries zero."""
+        self.evaluations += 1
+        out = self.task.f(*args)
+        if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
+            raise GradlabError(
+                f"{self.task.name}: the forward returned no array of the output's shape at complex input"
+            )
+        flat = xp_flat(self.xp, out)
+        return flat if self.part.kept is None else self.xp.where(self.part.kept, flat, self.xp.zeros_like(flat))
+
     def _room(self, directions: dict[int, Array]) -> float:
         """A ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
         return min((_step_room(self.xp, self.eval_inputs[i], d) for i, d in directions.items()), default=1.0)

@@ -61,10 +61,15 @@ def settle_element(
     g0 = xp.real(sampler.g0) if sampler.task.method == "complex" else sampler.g0
     h = _real_step(sampler, h)
     judge = projector(xp, weights)
-    return settle(
+    found = settle(
         _real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, exact_step=exact,
         x_size=abs(float(x0)),
     )  # fmt: skip
+    if not sampler.task.complex_safe or not bool(xp.any(care & ~found.confirmed)):
+        return found
+    unit = xp.reshape(xp.zeros_like(sampler.eval_inputs[i]), (-1,))
+    unit[j] = 1
+    return _complex_opinion(sampler, {i: xp.reshape(unit, tuple(sampler.eval_inputs[i].shape))}, judge, found, care)
 
 
 def settle_direction(
@@ -89,9 +94,48 @@ def settle_direction(
     if x_rounding is None:  # per output entry: |x| at most the largest, times the rule's |J u|
         reference = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
         x_rounding = 4 * sampler.eval_eps * scale * reference
-    return settle(
+    found = settle(
         _real(sampler, g), g0, h, sampler.eval_eps, xp, judge, analytic, base, care, floor, x_rounding=x_rounding
     )
+    if not sampler.task.complex_safe or not bool(xp.any(care & ~found.confirmed)):
+        return found
+    return _complex_opinion(sampler, directions, judge, found, care)
+
+
+def _complex_opinion(
+    sampler: Sampler, directions: dict[int, Array], judge: Any, found: Settled, care: Array
+) -> Settled:
+    """Where the user allows it (``complex_safe``: the forward accepts complex input and is analytic
+    there), the complex step decides what no real step settled: ``Im f(x + i h d) / h`` has no
+    subtraction, so neither a domain edge nor round-off limits it."""
+    xp, task = sampler.xp, sampler.task
+    if task.method == "complex":
+        return found
+    linear = judge[0] if judge is not None else (lambda a: a)
+    # the complex step is exact to eps only where h is far below the function's own scale: two
+    # steps 1e10 apart must agree (the input's scale sets them; nothing below the smallest normal)
+    scale = max((_largest_finite(xp, d * sampler.eval_inputs[i]) for i, d in directions.items()), default=0.0)
+    scale = max(scale, 1e-290)
+    values = []
+    for h in (1e-20 * scale, 1e-30 * scale):
+        args = list(sampler.eval_inputs)
+        for i, d in directions.items():
+            x = args[i]
+            wide = xp.complex128 if x.dtype == xp.float64 else xp.complex64
+            args[i] = xp.astype(x, wide) + (1j * h) * xp.astype(d, wide)
+        try:
+            out = sampler.evaluate_complex(args)
+        except Exception:  # not complex-safe after all: the real search's verdict stands
+            return found
+        values.append(linear(xp.imag(out) / h))
+    value, other = values
+    gap = xp.abs(value - other)
+    error = gap + 8 * sampler.eval_eps * xp.abs(value)
+    usable = care & ~found.confirmed & xp.isfinite(value) & xp.isfinite(other) & (gap <= 1e-6 * xp.abs(value))
+    return Settled(
+        xp.where(usable, value, found.value), xp.where(usable, error, found.error), found.confirmed | usable,
+        found.reason, found.steps, found.smooth,
+    )  # fmt: skip
 
 
 def _largest_finite(xp: Any, x: Array) -> float:

@@ -44,6 +44,9 @@ class Task:
     rtol: float | None
     atol: float | None
     checks: tuple[str, ...]
+    # the forward accepts complex input and is analytic there: the complex step may decide what the
+    # real step search leaves undecided
+    complex_safe: bool = False
 
     @classmethod
     def from_arguments(
@@ -62,6 +65,7 @@ class Task:
         checks: Sequence[str],
         name: str | None,
         names: Sequence[str] | None,
+        complex_safe: bool = False,
     ) -> Task:
         """The task of :func:`~gradlab.check.grads.check_grads`'s arguments; raises ``GradlabError``."""
         if not callable(f):
@@ -92,7 +96,7 @@ class Task:
             name=name or cast(str, getattr(f, "name", None) or getattr(f, "__name__", type(f).__name__)),
             names=input_names, wrt=chosen, mode=mode, method=method,
             n_probes=probes if probes is not None else (2 if mode == "full" else 1),
-            seed=seed, rtol=rtol, atol=atol, checks=tuple(checks),
+            seed=seed, rtol=rtol, atol=atol, checks=tuple(checks), complex_safe=complex_safe,
         )  # fmt: skip
 
     @property
