@@ -195,3 +195,11 @@ def test_undecided_ops_are_skipped_in_junit_and_counted_in_json():
     assert suite.find("testcase/skipped").get("message") == "undecided: rev[x]: why"
     strict = Session(targets, ("float64",), 3, 0, "auto", "cpu", "quick", None, strict=True)
     assert strict.exit_code == 1
+
+
+@pytest.mark.parametrize("x0", [-1e-3, 1e-3, -3e-4])
+def test_a_kink_inside_the_default_stencil_but_off_the_point_is_settled_smooth(x0):
+    # the default step (7.4e-4) straddles relu's kink at 0; smaller steps do not: a pass, not undecided
+    x = np.array([x0, 1.0, -2.0])
+    report = check_grads(lambda x: np.maximum(0, x), x, vjp=lambda g, x, out: g * (x > 0))
+    assert report.status == "pass", report.format()

@@ -242,6 +242,6 @@ def _estimate(
     evaluation = 10 * magnitude / h
     error = truncation + evaluation + x_rounding / h
     # (the rounding of x + t d is a bound from the rule's claim, not a measurement: it does not stop the walk)
-    dominated = evaluation >= truncation
+    dominated = evaluation > truncation  # (an exact estimate, both zero, is not noise)
     bend = xp.where(xp.isfinite(bend), bend, xp.full_like(bend, math.inf))
     return _Rung(value, error, dominated, bend)
