@@ -14,8 +14,9 @@ it runs ``check_grads(f, x, vjp=..., jvp=..., mode=M, checks=C)`` for ``M`` in `
 (``vjp``: the ``rev`` and ``form`` checks, reverse mode only, as torch's gradcheck), and reports
 
 * ``evals``: ``report.evaluations`` (forward calls at perturbed inputs) and the forward, VJP and JVP
-  calls counted by wrappers around the rules (gradlab also calls the forward and the rules a
-  second time to test that they are deterministic);
+  calls counted by wrappers around the rules (the ``form`` check calls the forward or a rule a
+  second time, to test that it is deterministic, only where no passing check used its values:
+  in these passing runs, never);
 * ``wall ms``: best wall time (``time.perf_counter``) over several repeats; repeats and inner loops
   are chosen so each size takes about a second at most, a call that takes over a second runs
   twice, one over 15 s once. ``1st call ms`` is the first, cold call (it also counts the calls): in full mode at large
