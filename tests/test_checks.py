@@ -116,6 +116,27 @@ def test_vjp_that_mutates_the_cotangent_is_caught():
     assert report.result("rev").status == "pass"  # the value itself is right
 
 
+@pytest.mark.parametrize("writes", [False, True])
+def test_an_argument_holding_nan_is_mutated_only_when_a_rule_writes_into_it(writes):
+    # NaN != NaN: the one-comparison test of an unchanged argument falls back to the NaN-aware one
+    def f(x, m):
+        return x * np.nan_to_num(m)
+
+    def vjp(g, x, m, out):
+        if writes:
+            m[0] = 5.0
+        return g * np.nan_to_num(m), None
+
+    def jvp(t, x, m, out):
+        return t[0] * np.nan_to_num(m)
+
+    m = np.array([np.nan, 2.0, -1.0])
+    report = check_grads(f, rng.normal(size=3), m, vjp=vjp, jvp=jvp, wrt=(0,))
+    assert ("the VJP mutates m: work on a copy" in report.result("form").message) == writes
+    assert "the JVP mutates" not in report.result("form").message
+    assert np.isnan(m[0])  # the caller's array is untouched either way
+
+
 def test_vjp_returning_float64_for_float32_input_is_a_warning_that_fails_only_when_strict():
     x = rng.normal(size=4).astype(np.float32)
 
