@@ -9,11 +9,14 @@ For ``n = 10, 100, 1000, 10000, 10**6`` and two functions with exact VJP and JVP
 * ``sum(softplus(x))``: a scalar loss (output of size 1),
 
 it runs ``check_grads(f, x, vjp=..., jvp=..., mode=M, checks=C)`` for ``M`` in ``full`` and
-``projected`` and ``C`` = ``("rev",)`` (the rev-only cost) or all four checks, and reports
+``projected`` and ``C`` = ``("rev",)`` (``rev``: the rev-only cost) or the default, all four checks
+(``all``), and in projected mode the default checks of the VJP alone, ``check_grads(f, x, vjp=...)``
+(``vjp``: the ``rev`` and ``form`` checks, reverse mode only, as torch's gradcheck), and reports
 
 * ``evals``: ``report.evaluations`` (forward calls at perturbed inputs) and the forward, VJP and JVP
-  calls counted by wrappers around the rules (gradlab also calls the forward and the rules a
-  second time to test that they are deterministic);
+  calls counted by wrappers around the rules (the ``form`` check calls the forward or a rule a
+  second time, to test that it is deterministic, only where no passing check used its values:
+  in these passing runs, never);
 * ``wall ms``: best wall time (``time.perf_counter``) over several repeats; repeats and inner loops
   are chosen so each size takes about a second at most, a call that takes over a second runs
   twice, one over 15 s once. ``1st call ms`` is the first, cold call (it also counts the calls): in full mode at large
@@ -29,21 +32,26 @@ slopes); beyond the cap it prints the number of evaluations it would take and a 
 as ``n**2`` from the largest measured size.
 
 Where PyTorch is importable, ``torch.autograd.gradcheck(fn, (x,), fast_mode=True)`` on the same
-function in float64 is timed too (a row below each size), next to gradlab's projected rev check of
-the very same torch kernels (the forward and a hand-written VJP called through zero-copy NumPy
-views): torch's fused, threaded softplus is several times faster than NumPy's ``logaddexp``, and a
-comparison with gradlab checking the NumPy function would measure the kernels, not the checkers.
-Without torch it prints ``torch not installed: skipped``.
+function in float64 is timed too (a row below each size), next to gradlab's projected check of the
+very same torch kernels, ``rev``, ``all`` and ``vjp`` as above (the forward, a hand-written VJP
+and JVP called through zero-copy NumPy views): torch's fused, threaded softplus is
+several times faster than NumPy's ``logaddexp``, and a comparison with gradlab checking the NumPy
+function would measure the kernels, not the checkers. Without torch it prints
+``torch not installed: skipped``.
 
-Targets (PASS/MISS), projected mode, rev check:
+Targets (PASS/MISS), projected mode:
 
-* flat in n: the same number of evaluations and VJP calls at every ``n``, and beyond the fixed cost
+* rev check flat in n: the same number of evaluations and VJP calls at every ``n``, and beyond the fixed cost
   of a call (its Python and validation, measured as the wall time at ``n = 10``), a cost in
   proportion to the floor: ``(wall(n) - wall(10)) / floor(n)`` at ``n = 10**6`` at most 2x that
   at ``n = 10**4``. (The plain ratio cannot be flat from ``n = 10``: there the floor is a few
   microseconds and any call with argument checks costs more.)
-* at most 4x the forward + VJP floor at ``n = 10**6``;
-* faster than torch's fast mode where torch exists.
+* rev check at most 4x the forward + VJP floor at ``n = 10**6``;
+* rev check faster than torch's fast mode where torch exists;
+* the default checks (``all``: ``rev``, ``fwd``, ``adj``, ``form``) at most 1.2x the rev-only
+  check, projected mode, at ``n = 10**2, 10**4, 10**6``, on the NumPy function and on the torch
+  kernels where torch exists: a compact table gives, per size, the ``rev``, ``all`` and ``vjp`` wall
+  times, their ratios to ``rev``, and each against torch's fast mode on the same kernels.
 
 Always exits with 0.
 
@@ -66,9 +74,14 @@ from scipy.special import expit
 from gradlab import check_grads
 
 SIZES = (10, 100, 1000, 10_000, 1_000_000)
+# the sizes of the compact default-vs-rev table and its target
+SUMMARY_SIZES = (100, 10_000, 1_000_000)
+DEFAULT_OVER_REV_LIMIT = 1.2
 FULL_LIMIT = 10_000
 ALL_CHECKS = ("rev", "fwd", "adj", "form")
-CHECK_SETS = {"rev": ("rev",), "all": ALL_CHECKS}
+# label: (checks, whether the JVP is given); "vjp" is the default checks of a VJP alone (rev and
+# form), what torch's gradcheck checks too (reverse mode), and is timed in projected mode only
+CHECK_SETS = {"rev": (("rev",), True), "all": (ALL_CHECKS, True), "vjp": (ALL_CHECKS, False)}
 SEED = 0
 # timing: inner loops until one measurement takes this long, repeats within this budget
 MIN_MEASUREMENT_S = 0.005
@@ -173,9 +186,12 @@ class Row:
         return self.wall / self.floor
 
 
-def measure_check(fn: Counted, x: Array, mode: str, checks: tuple[str, ...], floor: float) -> Row:
+def measure_check(fn: Counted, x: Array, mode: str, label: str, floor: float) -> Row:
+    checks, with_jvp = CHECK_SETS[label]
+    jvp = fn.jvp if with_jvp else None
+
     def run() -> Any:
-        return check_grads(fn.f, x, vjp=fn.vjp, jvp=fn.jvp, mode=mode, checks=checks, seed=SEED)
+        return check_grads(fn.f, x, vjp=fn.vjp, jvp=jvp, mode=mode, checks=checks, seed=SEED)
 
     fn.reset()
     start = time.perf_counter()
@@ -183,7 +199,6 @@ def measure_check(fn: Counted, x: Array, mode: str, checks: tuple[str, ...], flo
     first = time.perf_counter() - start
     calls = dict(fn.calls)
     status = "pass" if report.passed else "FAIL"
-    label = "rev" if checks == ("rev",) else "all"
     return Row(x.size, mode, label, best_time(run, first), floor, report.evaluations, calls, status, first)
 
 
@@ -210,12 +225,27 @@ def _torch_function(torch: Any, fn: Counted) -> tuple[Callable[[Any], Any], Call
     return (lambda v: torch.tanh(v) * v), derivative
 
 
-def torch_timing(torch: Any, fn: Counted, x: Array) -> tuple[float, bool, float, bool]:
-    """Best times and verdicts of ``torch.autograd.gradcheck(fast_mode=True)`` on ``fn`` at ``x``
-    and of gradlab's projected rev check on the very same torch kernels.
+@dataclass
+class TorchTimes:
+    """Best wall times (s) and verdicts on the same torch kernels: ``torch.autograd.gradcheck``
+    in fast mode, and gradlab's projected check, rev only and with the default checks."""
 
-    gradlab calls the torch forward and a hand-written torch VJP through zero-copy NumPy views
-    (``torch.from_numpy`` / ``.numpy()``), so the two checkers differentiate the same function
+    torch: float
+    torch_passed: bool
+    rev: float
+    rev_passed: bool
+    default: float  # all four checks (VJP and JVP given)
+    default_passed: bool
+    vjp: float  # the default checks of the VJP alone: rev and form
+    vjp_passed: bool
+
+
+def torch_timing(torch: Any, fn: Counted, x: Array) -> TorchTimes:
+    """Times and verdicts of ``torch.autograd.gradcheck(fast_mode=True)`` on ``fn`` at ``x`` and of
+    gradlab's projected check (rev only, and the default checks) on the very same torch kernels.
+
+    gradlab calls the torch forward and hand-written torch VJP and JVP through zero-copy NumPy
+    views (``torch.from_numpy`` / ``.numpy()``), so the two checkers differentiate the same function
     with the same kernels: the comparison is of the checkers, not of NumPy against torch.
     """
     forward, derivative = _torch_function(torch, fn)
@@ -232,11 +262,24 @@ def torch_timing(torch: Any, fn: Counted, x: Array) -> tuple[float, bool, float,
         with torch.no_grad():
             return (torch.from_numpy(np.asarray(g)) * derivative(torch.from_numpy(a))).numpy()
 
-    def run_gradlab() -> bool:
-        return check_grads(f, x, vjp=vjp, mode="projected", checks=("rev",), seed=SEED).passed
+    def jvp(tangents: tuple[Array | None, ...], a: Array, out: Array) -> Array:
+        (u,) = tangents
+        with torch.no_grad():
+            product = torch.from_numpy(np.asarray(u)) * derivative(torch.from_numpy(a))
+            return (product.sum() if fn.scalar else product).numpy()
 
-    torch_passed, ours_passed = run_torch(), run_gradlab()
-    return best_time(run_torch), torch_passed, best_time(run_gradlab), ours_passed
+    def run_gradlab(label: str) -> Callable[[], bool]:
+        checks, with_jvp = CHECK_SETS[label]
+        rule = jvp if with_jvp else None
+        return lambda: check_grads(f, x, vjp=vjp, jvp=rule, mode="projected", checks=checks, seed=SEED).passed
+
+    runs = [run_torch] + [run_gradlab(label) for label in CHECK_SETS]
+    timed = [(best_time(run), run()) for run in runs]
+    return TorchTimes(*(value for pair in timed for value in pair))
+
+
+def _verdict(passed: bool) -> str:
+    return "pass" if passed else "FAIL"
 
 
 def _print_header() -> None:
@@ -264,11 +307,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict[int, tuple[float, float]]]:
+def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict[int, TorchTimes]]:
     print(f"f(x) = {fn.name}")
     _print_header()
     rows: list[Row] = []
-    torch_times: dict[int, tuple[float, float]] = {}
+    torch_times: dict[int, TorchTimes] = {}
     largest_full: dict[str, Row] = {}
     rng = np.random.default_rng(SEED)
     for n in SIZES:
@@ -276,7 +319,9 @@ def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict
         v = np.asarray(1.0) if fn.scalar else rng.normal(size=n)
         floor = best_time(lambda x=x, v=v: fn.vjp(v, x, fn.forward(x)))
         for mode in ("full", "projected"):
-            for label, checks in CHECK_SETS.items():
+            for label in CHECK_SETS:
+                if mode == "full" and label == "vjp":
+                    continue
                 if mode == "full" and n > full_limit:
                     evals = FULL_EVALS_PER_ELEMENT * n
                     text = f"skipped: would take ~{evals:,} evaluations"
@@ -285,27 +330,26 @@ def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict
                         text += f" (~{_duration(ref.wall * (n / ref.n) ** 2)}, extrapolated as n**2 from n={ref.n})"
                     row = Row(n, mode, label, math.nan, floor, skipped=text)
                 else:
-                    row = measure_check(fn, x, mode, checks, floor)
+                    row = measure_check(fn, x, mode, label, floor)
                     if mode == "full":
                         largest_full[label] = row
                 rows.append(row)
                 _print_row(row)
         if torch is not None:
-            t, passed, ours, ours_passed = torch_timing(torch, fn, x)
-            torch_times[n] = (t, ours)
+            times = torch_times[n] = torch_timing(torch, fn, x)
             print(
-                f"{n:>9} same torch kernels: torch gradcheck fast_mode {'pass' if passed else 'FAIL'} {t * 1e3:.3f} ms,"
-                f" gradlab projected rev {'pass' if ours_passed else 'FAIL'} {ours * 1e3:.3f} ms"
+                f"{n:>9} same torch kernels: torch gradcheck fast_mode {_verdict(times.torch_passed)}"
+                f" {times.torch * 1e3:.3f} ms, gradlab projected rev {_verdict(times.rev_passed)}"
+                f" {times.rev * 1e3:.3f} ms, all checks {_verdict(times.default_passed)}"
+                f" {times.default * 1e3:.3f} ms, VJP alone {_verdict(times.vjp_passed)} {times.vjp * 1e3:.3f} ms"
             )
     print()
     return rows, torch_times
 
 
-def report_targets(
-    fn: Counted, rows: list[Row], torch_times: dict[int, tuple[float, float]], torch_missing: str
-) -> None:
+def report_targets(fn: Counted, rows: list[Row], torch_times: dict[int, TorchTimes], torch_missing: str) -> None:
     def projected(n: int, checks: str = "rev") -> Row:
-        return next(r for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
+        return _projected(rows, n, checks)
 
     smallest, middle, large = SIZES[0], 10_000, SIZES[-1]
     print(f"targets, f(x) = {fn.name}:")
@@ -316,24 +360,59 @@ def report_targets(
     marginal = {n: (projected(n).wall - fixed) / projected(n).floor for n in (middle, large)}
     flat = same and marginal[large] <= 2 * marginal[middle]
     print(
-        f"  {'PASS' if flat else 'MISS'}  projected rev flat in n: {evals[large][0]} evaluations and"
+        f"  {_hit(flat)}  projected rev flat in n: {evals[large][0]} evaluations and"
         f" {evals[large][1]} VJP call(s) at every n ({'same' if same else 'NOT the same'});"
         f" beyond the fixed {fixed * 1e3:.2f} ms per call, {marginal[middle]:.1f}x the floor at n={middle:,}"
         f" and {marginal[large]:.1f}x at n={large:,} (limit: 2x growth)"
     )
     r_large = projected(large).ratio
-    cheap = r_large <= 4
-    print(f"  {'PASS' if cheap else 'MISS'}  projected rev <= 4x forward+VJP at n={large:,}: ratio {r_large:.1f}")
+    print(f"  {_hit(r_large <= 4)}  projected rev <= 4x forward+VJP at n={large:,}: ratio {r_large:.1f}")
     print(f"        (all checks, projected, n={large:,}: ratio {projected(large, 'all').ratio:.1f})")
     if not torch_times:
         print(f"  {torch_missing}: skipped (faster than torch.autograd.gradcheck fast_mode)")
-        return
-    for n, (t, ours) in torch_times.items():
-        verdict = "PASS" if ours < t else "MISS"
+    for n, times in torch_times.items():
         print(
-            f"  {verdict}  n={n:>9,} faster than torch fast_mode (same torch kernels): gradlab projected rev"
-            f" {ours * 1e3:.3f} ms, torch {t * 1e3:.3f} ms, gradlab/torch {ours / t:.2f}"
+            f"  {_hit(times.rev < times.torch)}  n={n:>9,} faster than torch fast_mode (same torch kernels):"
+            f" gradlab projected rev {times.rev * 1e3:.3f} ms, torch {times.torch * 1e3:.3f} ms,"
+            f" gradlab/torch {times.rev / times.torch:.2f}"
         )
+    report_default_cost(fn, rows, torch_times)
+
+
+def report_default_cost(fn: Counted, rows: list[Row], torch_times: dict[int, TorchTimes]) -> None:
+    """The compact table: the default checks against rev only, and each against torch's fast mode."""
+    limit = DEFAULT_OVER_REV_LIMIT
+    print(f"  default checks vs rev only, projected mode, f(x) = {fn.name}:")
+    print(
+        f"        {'n':>9} {'kernels':<7} {'rev ms':>9} {'all ms':>9} {'all/rev':>7} {'vjp ms':>9} {'vjp/rev':>7}"
+        f" {'torch ms':>9} {'rev/torch':>9} {'all/torch':>9} {'vjp/torch':>9}"
+    )
+    for n in SUMMARY_SIZES:
+        rev, default, vjp = (_projected(rows, n, label).wall for label in CHECK_SETS)
+        lines = [("NumPy", rev, default, vjp, None)]
+        times = torch_times.get(n)
+        if times is not None:
+            lines.append(("torch", times.rev, times.default, times.vjp, times.torch))
+        for kernels, rev, default, vjp, torch in lines:
+            line = (
+                f"{n:>9,} {kernels:<7} {rev * 1e3:>9.3f} {default * 1e3:>9.3f} {default / rev:>7.2f}"
+                f" {vjp * 1e3:>9.3f} {vjp / rev:>7.2f}"
+            )
+            if torch is not None:
+                line += f" {torch * 1e3:>9.3f} {rev / torch:>9.2f} {default / torch:>9.2f} {vjp / torch:>9.2f}"
+            print(f"  {_hit(default <= limit * rev)}  {line}")
+    print(
+        f"        PASS: all <= {limit}x rev. all: the default checks, VJP and JVP given (rev, fwd, adj, form);"
+        " vjp: the default checks of the VJP alone (rev, form); torch: gradcheck fast_mode on torch's kernels"
+    )
+
+
+def _projected(rows: list[Row], n: int, checks: str) -> Row:
+    return next(r for r in rows if r.n == n and r.mode == "projected" and r.checks == checks)
+
+
+def _hit(target_met: bool) -> str:
+    return "PASS" if target_met else "MISS"
 
 
 def main() -> None:

@@ -116,6 +116,27 @@ def test_vjp_that_mutates_the_cotangent_is_caught():
     assert report.result("rev").status == "pass"  # the value itself is right
 
 
+@pytest.mark.parametrize("writes", [False, True])
+def test_an_argument_holding_nan_is_mutated_only_when_a_rule_writes_into_it(writes):
+    # NaN != NaN: the one-comparison test of an unchanged argument falls back to the NaN-aware one
+    def f(x, m):
+        return x * np.nan_to_num(m)
+
+    def vjp(g, x, m, out):
+        if writes:
+            m[0] = 5.0
+        return g * np.nan_to_num(m), None
+
+    def jvp(t, x, m, out):
+        return t[0] * np.nan_to_num(m)
+
+    m = np.array([np.nan, 2.0, -1.0])
+    report = check_grads(f, rng.normal(size=3), m, vjp=vjp, jvp=jvp, wrt=(0,))
+    assert ("the VJP mutates m: work on a copy" in report.result("form").message) == writes
+    assert "the JVP mutates" not in report.result("form").message
+    assert np.isnan(m[0])  # the caller's array is untouched either way
+
+
 def test_vjp_returning_float64_for_float32_input_is_a_warning_that_fails_only_when_strict():
     x = rng.normal(size=4).astype(np.float32)
 
@@ -286,6 +307,108 @@ def test_nondeterministic_forward_is_reported():
     report = check_grads(lambda x: x * gen.uniform(size=x.shape), rng.normal(size=3), vjp=lambda g, x, o: g)
     assert report.status == "fail"
     assert "not deterministic" in report.result("form").message
+
+
+class Counting:
+    """sin with its rules, each counting its calls; ``noise`` makes the named ones random."""
+
+    def __init__(self, noise=()):
+        self.calls = {"f": 0, "vjp": 0, "jvp": 0}
+        self.noise, self.gen = noise, np.random.default_rng()
+
+    def _random(self, name, shape):
+        return self.gen.uniform(0.5, 1.5, size=shape) if name in self.noise else 1.0
+
+    def f(self, x):
+        self.calls["f"] += 1
+        return np.sin(x) * self._random("f", x.shape)
+
+    def vjp(self, g, x, out):
+        self.calls["vjp"] += 1
+        return g * np.cos(x) * self._random("vjp", x.shape)
+
+    def jvp(self, t, x, out):
+        self.calls["jvp"] += 1
+        return t[0] * np.cos(x) * self._random("jvp", x.shape)
+
+
+@pytest.mark.parametrize("mode", ["full", "projected"])
+def test_passing_checks_vouch_for_determinism_without_second_calls(mode):
+    rules = Counting()
+    report = check_grads(rules.f, rng.normal(size=5), vjp=rules.vjp, jvp=rules.jvp, mode=mode)
+    assert report.status == "pass", report.format()
+    probes = 2 if mode == "full" else 1
+    assert rules.calls == {"f": 1 + report.evaluations, "vjp": probes, "jvp": probes}
+
+
+def test_form_alone_still_calls_the_forward_and_the_rules_twice():
+    rules = Counting()
+    report = check_grads(rules.f, rng.normal(size=5), vjp=rules.vjp, jvp=rules.jvp, checks=("form",))
+    assert report.status == "pass" and report.evaluations == 0
+    assert rules.calls == {"f": 2, "vjp": 3, "jvp": 3}  # full mode: two probes, then the first again
+    random = Counting(noise=("vjp", "jvp"))
+    form = check_grads(random.f, rng.normal(size=5), vjp=random.vjp, jvp=random.jvp, checks=("form",)).result("form")
+    assert form.status == "fail"
+    assert "the VJP is not deterministic: two calls give cotangents for x" in form.message
+    assert "the JVP is not deterministic: two calls differ" in form.message
+
+
+@pytest.mark.parametrize("mode", ["full", "projected"])
+def test_random_rules_fail_their_checks_and_are_still_named_not_deterministic(mode):
+    rules = Counting(noise=("vjp", "jvp"))
+    report = check_grads(rules.f, rng.normal(size=5), vjp=rules.vjp, jvp=rules.jvp, mode=mode)
+    assert report.result("rev").status == "fail" and report.result("fwd").status == "fail"
+    form = report.result("form")
+    assert form.status == "fail"
+    vjp, jvp = form.details  # in the order of the calls, as when they ran before the checks
+    assert vjp.startswith("the VJP is not deterministic: two calls give cotangents for x that differ by up to")
+    assert jvp.startswith("the JVP is not deterministic: two calls differ by up to")
+
+
+def test_a_rule_no_check_uses_is_called_twice():
+    # rev vouches for the VJP, nothing for the JVP: the form check calls it again and finds it random
+    rules = Counting(noise=("jvp",))
+    report = check_grads(rules.f, rng.normal(size=5), vjp=rules.vjp, jvp=rules.jvp, checks=("rev", "form"))
+    assert report.result("rev").status == "pass"
+    (problem,) = report.result("form").details
+    assert problem.startswith("the JVP is not deterministic")
+    assert rules.calls["vjp"] == 2 and rules.calls["jvp"] == 3
+
+
+@pytest.mark.parametrize("mode", ["full", "projected"])
+def test_a_random_forward_leaves_only_its_form_failure(mode):
+    rules = Counting(noise=("f",))
+    report = check_grads(rules.f, rng.normal(size=5), vjp=rules.vjp, jvp=rules.jvp, mode=mode)
+    assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
+    assert report.results[0].message.startswith("the forward is not deterministic: two calls with the same inputs")
+
+
+def test_a_forward_whose_shape_changes_between_calls_is_not_deterministic_not_an_error():
+    calls = iter(range(1, 100))
+    report = check_grads(lambda x: np.sin(x[: next(calls)]), rng.normal(size=100), vjp=lambda g, x, o: g)
+    assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
+    assert "the forward is not deterministic" in report.results[0].message
+
+
+def test_a_float32_forward_is_called_twice_when_the_numerics_difference_it_in_float64():
+    # random in float32 only: the numerics, at float64 copies, never see it
+    gen = np.random.default_rng()
+
+    def f(x):
+        return x * 2 + (gen.uniform(-1e-5, 1e-5, size=x.shape).astype(x.dtype) if x.dtype == np.float32 else 0)
+
+    report = check_grads(f, rng.normal(size=4).astype(np.float32), vjp=lambda g, x, o: 2 * g)
+    assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
+
+
+def test_a_forward_random_in_its_real_part_is_called_twice_under_the_complex_step():
+    # the complex step's derivative is the imaginary part: real noise does not reach it
+    gen = np.random.default_rng()
+    report = check_grads(
+        lambda x: np.sin(x) + gen.uniform(-1e-3, 1e-3, size=x.shape), rng.normal(size=4),
+        vjp=lambda g, x, o: g * np.cos(x), method="complex",
+    )  # fmt: skip
+    assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 Every call gets fresh copies of its arguments, so a rule that mutates them is caught (and cannot
 corrupt the next call); whatever a rule returns is normalised to one array per differentiated
-input, or explained in a sentence.
+input, or explained in a sentence. Whether a rule is deterministic is a second call at the first
+probe (:func:`vjp_determinism`, :func:`jvp_determinism`), made when no passing check vouches for the
+first calls' values (:func:`gradlab.check.grads.check_grads` decides).
 """
 
 from __future__ import annotations
@@ -49,8 +51,16 @@ def _mutated(xp: Any, originals: Sequence[Any], passed: Sequence[Any], names: Se
     return [
         name
         for name, before, after in zip(names, originals, passed, strict=True)
-        if backend.is_array(before) and not backend.same_values(xp, before, after)
+        if backend.is_array(before) and not _unchanged(xp, before, after)
     ]
+
+
+def _unchanged(xp: Any, before: Array, after: Array) -> bool:
+    """:func:`gradlab.backend.same_values`, in one comparison where nothing changed: an argument
+    with NaN in it (rare) or one that did change takes the long way, which sees NaN as equal to NaN."""
+    if tuple(before.shape) != tuple(after.shape) or before.dtype != after.dtype:
+        return False
+    return bool(xp.all(before == after)) or backend.same_values(xp, before, after)
 
 
 def call_forward(
@@ -139,7 +149,7 @@ def _changed(xp: Any, originals: Sequence[Any], passed: Sequence[Any]) -> list[i
     return [
         i
         for i, (a, b) in enumerate(zip(originals, passed, strict=True))
-        if backend.is_array(a) and not backend.same_values(xp, a, b)
+        if backend.is_array(a) and not _unchanged(xp, a, b)
     ]
 
 
@@ -243,24 +253,11 @@ def vjp_values(
     task: Task, out: Array, probes: Probes, problems: list[str], warnings: list[str] | None = None
 ) -> list[list[Array]] | None:
     """The VJP's cotangents at every probe ``v[k]`` (None when they are unusable); the form
-    problems of the first call, and whether a second call agrees, go to ``problems`` (what is
-    legal but suspect to ``warnings``)."""
+    problems of the first call go to ``problems`` (what is legal but suspect to ``warnings``)."""
     vjp = cast(Callable[..., Any], task.vjp)  # called only when there is one
     xp, strict = task.xp, task.strict
     calls = (call_vjp(xp, vjp, v, task.inputs, out, task.wrt, task.names, strict) for v in probes.v)
-    values = _every_probe(calls, problems, warnings)
-    if values is None or not strict:
-        return values
-    again = call_vjp(xp, vjp, probes.v[0], task.inputs, out, task.wrt, task.names)
-    if again.usable:
-        for i, a, b in zip(task.wrt, values[0], again.value, strict=True):
-            gap = differs(xp, as_float(xp, a), as_float(xp, b))
-            if gap is not None:
-                problems.append(
-                    f"the VJP is not deterministic: two calls give cotangents for {task.names[i]}"
-                    f" that differ by up to {gap:.3g}"
-                )
-    return values
+    return _every_probe(calls, problems, warnings)
 
 
 def jvp_values(
@@ -269,17 +266,38 @@ def jvp_values(
     """The JVP's output tangents at every probe ``u[k]``, as :func:`vjp_values`."""
     jvp = cast(Callable[..., Any], task.jvp)  # called only when there is one
     xp, strict = task.xp, task.strict
-    tangents = [[u.get(i) for i in range(len(task.inputs))] for u in probes.u]
-    calls = (call_jvp(xp, jvp, t, task.inputs, out, task.names, strict) for t in tangents)
-    values = _every_probe(calls, problems, warnings)
-    if values is None or not strict:
-        return values
-    again = call_jvp(xp, jvp, tangents[0], task.inputs, out, task.names)
+    calls = (call_jvp(xp, jvp, t, task.inputs, out, task.names, strict) for t in _tangents(task, probes))
+    return _every_probe(calls, problems, warnings)
+
+
+def _tangents(task: Task, probes: Probes) -> list[list[Array | None]]:
+    return [[u.get(i) for i in range(len(task.inputs))] for u in probes.u]
+
+
+def vjp_determinism(task: Task, out: Array, probes: Probes, values: list[list[Array]]) -> list[str]:
+    """The VJP called again at the first probe: what differs from ``values[0]``, in sentences."""
+    xp, problems = task.xp, []
+    again = call_vjp(xp, cast(Callable[..., Any], task.vjp), probes.v[0], task.inputs, out, task.wrt, task.names)
+    if again.usable:
+        for i, a, b in zip(task.wrt, values[0], again.value, strict=True):
+            gap = differs(xp, as_float(xp, a), as_float(xp, b))
+            if gap is not None:
+                problems.append(
+                    f"the VJP is not deterministic: two calls give cotangents for {task.names[i]}"
+                    f" that differ by up to {gap:.3g}"
+                )
+    return problems
+
+
+def jvp_determinism(task: Task, out: Array, probes: Probes, values: list[Array]) -> list[str]:
+    """The JVP called again at the first probe: what differs from ``values[0]``, in a sentence."""
+    xp = task.xp
+    again = call_jvp(xp, cast(Callable[..., Any], task.jvp), _tangents(task, probes)[0], task.inputs, out, task.names)
     if again.usable:
         gap = differs(xp, as_float(xp, values[0]), as_float(xp, again.value))
         if gap is not None:
-            problems.append(f"the JVP is not deterministic: two calls differ by up to {gap:.3g}")
-    return values
+            return [f"the JVP is not deterministic: two calls differ by up to {gap:.3g}"]
+    return []
 
 
 def _every_probe(calls: Iterator[Call], problems: list[str], warnings: list[str] | None) -> list[Any] | None:

@@ -3,17 +3,20 @@
 A call runs these steps, each in its own module:
 
 1. the arguments become a :class:`~gradlab.check.task.Task` (what to check, and how);
-2. the forward runs twice (:mod:`gradlab.check.form`): it must return a finite floating array,
-   the same both times;
+2. the forward runs (:mod:`gradlab.check.form`): it must return a finite floating array;
 3. a :class:`~gradlab.check.sampling.Sampler` chooses the precision of the numerics (float64
    when the function runs there) and draws the random probes every check shares;
-4. the VJP and the JVP run at every probe (:mod:`gradlab.check.form`: shapes, dtypes, mutation,
-   determinism);
+4. the VJP and the JVP run at every probe (:mod:`gradlab.check.form`: shapes, dtypes, mutation);
 5. full mode differentiates the forward element by element once, for ``rev`` and ``fwd`` alike
    (cost growing with the input size); projected mode samples along each probe when a check asks
    (cost independent of the size; a failing projection is bisected to the wrong entries);
 6. each check compares (:mod:`~gradlab.check.rev`, :mod:`~gradlab.check.fwd`,
-   :mod:`~gradlab.check.adj`), and the results are read together: which rule holds the error.
+   :mod:`~gradlab.check.adj`), and the results are read together: which rule holds the error;
+7. the ``form`` check's determinism: the forward, the VJP and the JVP run a second time, each
+   unless checks that used its first calls all passed (``rev`` or ``fwd`` for the forward, when
+   they differenced it at the inputs as given with real steps; ``rev`` or ``adj`` for the VJP;
+   ``fwd`` or ``adj`` for the JVP): values that pass them agree with the numerics or with each
+   other, which random ones do not. A forward whose second call differs leaves only that failure.
 """
 
 from __future__ import annotations
@@ -107,10 +110,15 @@ def check_grads(
     left_out: list[str] = []
     # domain errors of the user's function at perturbed points are expected and handled
     with np.errstate(all="ignore"):
-        out = _forward(task, problems, results)  # 2. the forward, twice
+        out = _forward(task, problems, results)  # 2. the forward
         if out is not None:
             sampler = Sampler(task, out)  # 3. the precision of the numerics, the probes
-            _run_checks(sampler, problems, results)  # 4 to 6
+            forward_problems = list(problems)
+            try:
+                _run_checks(sampler, problems, results)  # 4 to 7
+            except Exception:  # at a perturbed input: a forward that is not deterministic says why
+                if not (task.strict and _forward_differs(task, out, forward_problems, problems, results)):
+                    raise
             evaluations = sampler.evaluations
             left_out = sampler.part.describe(task.names, task.inputs, out)
     if "form" in task.checks and not any(r.check == "form" for r in results):
@@ -161,31 +169,38 @@ def _forward(task: Task, problems: list[str], results: list[CheckResult]) -> Arr
         )
         results.append(CheckResult("form", "invalid", "forward", message))
         return None
-    second = form.call_forward(xp, task.f, task.inputs, task.names, task.strict) if task.strict else None
-    if second is not None and second.usable and form.differs(xp, out, second.value) is not None:
-        problems.append(
-            "the forward is not deterministic: two calls with the same inputs differ"
-            " (random numbers without a fixed seed?); numerical derivatives need a deterministic function"
-        )
-        results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
-        return None
     return out
+
+
+def _forward_differs(
+    task: Task, out: Array, forward_problems: list[str], problems: list[str], results: list[CheckResult]
+) -> bool:
+    """Call the forward again; when it differs, the report is that failure alone (no numerical
+    derivative of such a function means anything): ``problems`` and ``results`` are replaced."""
+    second = form.call_forward(task.xp, task.f, task.inputs, task.names)
+    if not second.usable or form.differs(task.xp, out, second.value) is None:
+        return False
+    problems[:] = [
+        *forward_problems,
+        "the forward is not deterministic: two calls with the same inputs differ"
+        " (random numbers without a fixed seed?); numerical derivatives need a deterministic function",
+    ]
+    results[:] = [CheckResult("form", "fail", "forward", "; ".join(problems), details=problems)]
+    return True
 
 
 def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult]) -> None:
     task, out = sampler.task, sampler.out
     wanted = set(task.checks)
+    forward_problems = list(problems)
     need_vjp = task.vjp is not None and bool(wanted & {"rev", "adj", "form"})
     need_jvp = task.jvp is not None and bool(wanted & {"fwd", "adj", "form"})
     # 4. the rules at every probe
     warnings: list[str] = []  # legal but suspect: a float32 input's gradient promoted to float64
     cots = form.vjp_values(task, out, sampler.probes, problems, warnings) if need_vjp else None
+    after_vjp = len(problems)  # where the VJP's determinism goes, in the order the calls were made
     tans = form.jvp_values(task, out, sampler.probes, problems, warnings) if need_jvp else None
     sampler.judge = cots is not None
-    if "form" in wanted:
-        status: Status = "fail" if problems else "warning" if warnings else "pass"
-        found = [*problems, *warnings]
-        results.append(CheckResult("form", status, "rules", "; ".join(found), details=found))
     run_rev, run_fwd = "rev" in wanted and cots, "fwd" in wanted and tans
     # 5. full mode: every Jacobian column once, shared by rev and fwd (projected mode samples on demand)
     if task.mode == "full" and (run_rev or run_fwd):
@@ -201,6 +216,37 @@ def _run_checks(sampler: Sampler, problems: list[str], results: list[CheckResult
         lenient = bool(run_rev and run_fwd) and all(r.status == "pass" for r in numerical)
         results.append(check_adj(sampler, cots, tans, lenient))
     _cross_diagnose(results)
+    if "form" not in wanted:
+        return
+    # 7. determinism: a second call of what no passing check vouches for
+    vouched = _vouched(sampler, results)
+    if "forward" not in vouched and _forward_differs(task, out, forward_problems, problems, results):
+        return
+    if tans is not None and "jvp" not in vouched:
+        problems += form.jvp_determinism(task, out, sampler.probes, tans)
+    if cots is not None and "vjp" not in vouched:
+        problems[after_vjp:after_vjp] = form.vjp_determinism(task, out, sampler.probes, cots)
+    status: Status = "fail" if problems else "warning" if warnings else "pass"
+    found = [*problems, *warnings]
+    results.insert(0, CheckResult("form", status, "rules", "; ".join(found), details=found))
+
+
+def _vouched(sampler: Sampler, results: list[CheckResult]) -> set[str]:
+    """Which of ``"forward"``, ``"vjp"``, ``"jvp"`` the checks vouch are deterministic: each that a
+    check used, when every check passed. Values that agree with the numerics (``rev``, ``fwd``) or
+    with each other (``adj``) to their tolerances are not random; the forward counts as used when
+    the numerics differenced it at the inputs as given (not at float64 copies) with real steps
+    (a complex step does not see noise in the real part)."""
+    task = sampler.task
+    checked = [r for r in results if r.check in ("rev", "fwd", "adj")]
+    if not checked or any(r.status != "pass" for r in checked):
+        return set()
+    ran = {r.check for r in checked}
+    differenced = task.method != "complex" and all(
+        a is b for a, b in zip(sampler.eval_inputs, task.inputs, strict=True)
+    )
+    users = {"forward": {"rev", "fwd"} if differenced else set(), "vjp": {"rev", "adj"}, "jvp": {"fwd", "adj"}}
+    return {name for name, checks in users.items() if ran & checks}
 
 
 def _cross_diagnose(results: list[CheckResult]) -> None:
