@@ -251,6 +251,16 @@ class Sampler:
         """Whether the fwd numerics of probe ``k`` are (partly) a quick look."""
         return self.task.mode == "projected" and any(self.is_quick(self.along_cache[(k, i)]) for i in self.task.wrt)
 
+    def along_probe(self, k: int, refined: bool = False) -> Samples:
+        """Projected mode: the samples along all of probe ``u[k]`` (the sum of each input's)."""
+        parts = [self.projected_samples(k, i, refined) for i in self.task.wrt]
+        if len({part.method for part in parts}) > 1:  # some refined by rev already: refine all
+            parts = [self.projected_samples(k, i, refined=True) for i in self.task.wrt]
+        samples = parts[0]
+        for part in parts[1:]:
+            samples = samples + part
+        return samples
+
     def fwd_numeric(self, k: int, refined: bool = False) -> Numeric:
         """The directional derivative ``J u[k]`` (both modes)."""
         xp = self.xp
@@ -258,12 +268,7 @@ class Sampler:
         if self.task.mode == "full":
             samples, hull, kink = self.fwd_samples[k], self.fwd_hull[k], self.fwd_kink[k]
         else:
-            samples, hull = None, []
-            parts = [self.projected_samples(k, i, refined) for i in self.task.wrt]
-            if len({part.method for part in parts}) > 1:  # some refined by rev already: refine all
-                parts = [self.projected_samples(k, i, refined=True) for i in self.task.wrt]
-            for part in parts:
-                samples = part if samples is None else samples + part
+            samples, hull = self.along_probe(k, refined), []
         assert samples is not None
         estimate = samples.estimate(xp)
         if not hull and estimate.one_sided:

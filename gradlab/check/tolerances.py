@@ -99,6 +99,9 @@ def norm(xp: Any, a: Array) -> float:
     """The 2-norm of ``a``, scaled first so that values near overflow do not overflow its square."""
     if not a.size:
         return 0.0
+    square = float(backend.dot(xp, a, a))
+    if math.isfinite(square) and square > 1e-290:  # the common case: one pass
+        return math.sqrt(square)
     largest = float(xp.max(xp.abs(a)))
     if largest == 0.0 or not math.isfinite(largest):
         return largest
