@@ -203,3 +203,23 @@ def test_a_kink_inside_the_default_stencil_but_off_the_point_is_settled_smooth(x
     x = np.array([x0, 1.0, -2.0])
     report = check_grads(lambda x: np.maximum(0, x), x, vjp=lambda g, x, out: g * (x > 0))
     assert report.status == "pass", report.format()
+
+
+def test_a_rules_rounding_far_below_its_largest_value_is_not_a_failure():
+    # det(A) * inv(A).T of an ill-conditioned A rounds at cond * eps of its largest entries: an
+    # exactly-zero entry reads 1e-12 of them. That passes; an error of 1e-6 of them does not. (The
+    # det of a triangular matrix does not move at all with an entry above the diagonal: the
+    # numerical derivative there is an exact zero, with no error to hide the rule's rounding.)
+    a = np.array([[30.0, 2.0, 0.0], [0.0, -20.0, 1.0], [0.0, 0.0, 50.0]])
+
+    def rule(scale):
+        def vjp(g, a, out):
+            cot = g * out * np.linalg.inv(a).T
+            cot[0, 2] += scale * np.max(np.abs(cot))
+            return cot
+
+        return vjp
+
+    det = lambda a: np.reshape(np.linalg.det(a), (1,))  # noqa: E731
+    assert check_grads(det, a, vjp=rule(1e-12)).status == "pass"
+    assert check_grads(det, a, vjp=rule(1e-6)).status == "fail"

@@ -2,7 +2,7 @@
 
 An analytic value ``a`` passes against a numeric one ``n`` with error estimate ``e`` when::
 
-    |a - n| <= atol + rtol * |n| + 2 * e + 64 * eps(a.dtype) * max(max|n|, max|a|)
+    |a - n| <= atol + rtol * |n| + 2 * e + max(64 * eps(a.dtype), 1e-4 * rtol) * max(max|n|, max|a|)
 
 ``e`` is the numerical method's estimate of its own error, so a rough numerical derivative widens
 the limit instead of raising a false alarm; the last term is the rounding an analytic rule in
@@ -22,6 +22,10 @@ Array = Any
 
 NUMERIC_ERROR_SAFETY = 2.0
 ANALYTIC_ROUNDING = 64.0
+# and at least this fraction of rtol times the largest value: an ill-conditioned rule (det * inv(A),
+# a solve) rounds at cond * eps of its largest values, and an entry that is exactly zero then reads
+# 1e-10 of them; no wrong rule is wrong by so little
+RELATIVE_ROUNDING = 1e-4
 # a projected (random-sign) sum of per-element errors stays within this many standard deviations
 PROJECTION_SIGMAS = 5.0
 # the adjoint identity involves no numerics: both sides agree to rounding
@@ -52,6 +56,11 @@ def resolve(dtype: Any, rtol: float | None, atol: float | None) -> Tolerance:
     return Tolerance(rtol=base.rtol if rtol is None else rtol, atol=base.atol if atol is None else atol)
 
 
+def rounding_scale(tol: Tolerance, analytic_eps: float) -> float:
+    """The rounding every rule may show, relative to the largest value of the derivative."""
+    return max(ANALYTIC_ROUNDING * analytic_eps, RELATIVE_ROUNDING * tol.rtol)
+
+
 def elementwise_limit(
     xp: Any,
     numeric: Array,
@@ -70,7 +79,7 @@ def elementwise_limit(
         finite = xp.where(xp.isfinite(analytic), xp.abs(analytic), xp.zeros_like(analytic))
         scale = xp.maximum(scale, xp.max(finite))
     limit = (
-        tol.atol + tol.rtol * xp.abs(numeric) + NUMERIC_ERROR_SAFETY * error + ANALYTIC_ROUNDING * analytic_eps * scale
+        tol.atol + tol.rtol * xp.abs(numeric) + NUMERIC_ERROR_SAFETY * error + rounding_scale(tol, analytic_eps) * scale
     )
     return limit if rounding is None else limit + rounding
 
@@ -90,7 +99,7 @@ def projected_limit(
     # limit_i = c + rtol |a_i|, and ||limit * u|| <= c ||u|| + rtol ||a * u|| (within sqrt(2)):
     # two dot products and one output-sized temporary
     largest = max(float(xp.max(analytic)), -float(xp.min(analytic)))
-    c = tol.atol + ANALYTIC_ROUNDING * analytic_eps * largest
+    c = tol.atol + rounding_scale(tol, analytic_eps) * largest
     spread = c * norm(xp, probe) + tol.rtol * norm(xp, analytic * probe)
     return PROJECTION_SIGMAS * spread + NUMERIC_ERROR_SAFETY * numeric_error
 
