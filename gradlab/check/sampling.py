@@ -59,7 +59,8 @@ class Sampler:
 
     # ---- sampling ------------------------------------------------------------------------------
 
-    def _evaluate(self, args: list[Any]) -> Array:
+    def evaluate(self, args: list[Any]) -> Array:
+        """The flat output at ``args`` (real or complex), the left-out entries zero."""
         self.evaluations += 1
         out = self.task.f(*args)
         if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
@@ -68,17 +69,6 @@ class Sampler:
                 f" {getattr(out, 'shape', None)} at a perturbed input, not an array of shape {tuple(self.out.shape)}"
             )
         return self.part.output(self.xp, xp_flat(self.xp, out))
-
-    def evaluate_complex(self, args: list[Any]) -> Array:
-        """The flat output at complex ``args`` (the complex step), the left-out entries zero."""
-        self.evaluations += 1
-        out = self.task.f(*args)
-        if not backend.is_array(out) or tuple(out.shape) != tuple(self.out.shape):
-            raise GradlabError(
-                f"{self.task.name}: the forward returned no array of the output's shape at complex input"
-            )
-        flat = xp_flat(self.xp, out)
-        return flat if self.part.kept is None else self.xp.where(self.part.kept, flat, self.xp.zeros_like(flat))
 
     def _room(self, directions: dict[int, Array]) -> float:
         """A ``t`` that moves no element of any input by more than ``max(1, |x|)``."""
@@ -116,7 +106,7 @@ class Sampler:
             args = list(self.eval_inputs)
             for i in directions:
                 args[i] = backend.axpy(xp, t, dirs[i], base[i])
-            return self._evaluate(args)
+            return self.evaluate(args)
 
         return g, h
 
@@ -138,7 +128,7 @@ class Sampler:
             args[i] = xp.reshape(work, shape)
             try:
                 # a copy: the output may be a view of the perturbed input, restored below
-                return backend.copy(xp, self._evaluate(args))
+                return backend.copy(xp, self.evaluate(args))
             finally:
                 work[flat_index] = x0
 

@@ -124,7 +124,7 @@ def _complex_opinion(
             wide = xp.complex128 if x.dtype == xp.float64 else xp.complex64
             args[i] = xp.astype(x, wide) + (1j * h) * xp.astype(d, wide)
         try:
-            out = sampler.evaluate_complex(args)
+            out = sampler.evaluate(args)
         except Exception:  # not complex-safe after all: the real search's verdict stands
             return found
         values.append(linear(xp.imag(out) / h))
@@ -134,7 +134,7 @@ def _complex_opinion(
     usable = care & ~found.confirmed & xp.isfinite(value) & xp.isfinite(other) & (gap <= 1e-6 * xp.abs(value))
     return Settled(
         xp.where(usable, value, found.value), xp.where(usable, error, found.error), found.confirmed | usable,
-        found.reason, found.steps, found.smooth,
+        found.reason, found.smooth,
     )  # fmt: skip
 
 
@@ -215,7 +215,7 @@ def settle_elements(
             smooth[k][j] = found.smooth[k] if found.smooth is not None else False
     out = []
     for k in range(rows):
-        settled = Settled(value[k], error[k], confirmed[k], reason, 0, smooth[k])
+        settled = Settled(value[k], error[k], confirmed[k], reason, smooth[k])
         numeric = patched(xp, numerics[k], compared[k], cares[k], settled, analytics[k], bases[k])
         out.append(compare(xp, analytics[k], numeric, tol, a_eps, roundings[k]))
     return out

@@ -60,7 +60,6 @@ class Settled:
     error: Array
     confirmed: Array
     reason: str
-    steps: int
     # the confirmed estimate's bend (the jump in slope across the point) shrank with the step:
     # smooth there, not a kink the stencil straddles at every step
     smooth: Array | None = None
@@ -110,15 +109,12 @@ def settle(
     confirmed = xp.zeros_like(j0, dtype=xp.bool)
     smooth = xp.zeros_like(j0, dtype=xp.bool)
     any_finite = xp.zeros_like(j0, dtype=xp.bool)
-    steps = 0
 
     def rung(h: float) -> _Rung | None:
-        nonlocal steps
         if exact_step is not None:
             h = exact_step(h)
         if not h > 0 or not math.isfinite(h) or h < finest:
             return None
-        steps += 1
         return _estimate(g, g0, size, h, eval_eps, xp, judge, x_rounding)
 
     def decided() -> Array:
@@ -179,7 +175,7 @@ def settle(
                 "no two steps give estimates that agree within their error (the function varies faster than"
                 " any usable step resolves, or round-off swamps it)"
             )
-    return Settled(best_value, best_error, confirmed, reason, steps, smooth)
+    return Settled(best_value, best_error, confirmed, reason, smooth)
 
 
 def _identity(a: Array) -> Array:
