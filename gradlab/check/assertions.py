@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from gradlab.check.grads import check_grads
 from gradlab.check.results import GradCheckReport
+from gradlab.check.task import CHECKS
 
 UNDECIDED_POLICIES = ("warn", "pass", "fail")
 
@@ -21,20 +22,32 @@ def assert_grad_close(
     *inputs: Any,
     vjp: Callable[..., Any] | None = None,
     jvp: Callable[..., Any] | None = None,
+    hvp: Callable[..., Any] | None = None,
+    wrt: Sequence[int] | None = None,
+    mode: str = "auto",
+    method: str = "stencil",
     rtol: float | None = None,
     atol: float | None = None,
-    mode: str = "auto",
-    wrt: Sequence[int] | None = None,
-    method: str = "stencil",
+    probes: int | None = None,
     seed: int = 0,
+    checks: Sequence[str] = CHECKS,
+    name: str | None = None,
+    names: Sequence[str] | None = None,
+    complex_safe: bool = False,
+    convention: str = "torch",
+    holomorphic: bool = False,
+    spaces: Mapping[Any, Any] | None = None,
+    order: int = 1,
     allow_nondiff: bool = True,
     strict: bool = False,
     undecided: Literal["warn", "pass", "fail"] = "warn",
-    complex_safe: bool = False,
+    **kwargs: Any,
 ) -> GradCheckReport:
     """Assert that the VJP and/or JVP of ``f`` at ``inputs`` are right.
 
-    Runs :func:`gradlab.check_grads` (see there for the arguments) and raises ``AssertionError``
+    Runs :func:`gradlab.check_grads` (see there for the arguments: every one of its options is
+    accepted here, and keyword arguments it does not know go to ``f`` and the rules, never
+    differentiated) and raises ``AssertionError``
     naming the failed check, the worst elements analytic vs numeric, the errors against the
     tolerance and a diagnosis. Passing only ``vjp`` or only ``jvp`` checks what was given.
 
@@ -73,8 +86,9 @@ def assert_grad_close(
     if undecided not in UNDECIDED_POLICIES:
         raise ValueError(f"undecided={undecided!r}: choose one of {', '.join(map(repr, UNDECIDED_POLICIES))}")
     report = check_grads(
-        f, *inputs, vjp=vjp, jvp=jvp, rtol=rtol, atol=atol, mode=mode, wrt=wrt, method=method, seed=seed,
-        complex_safe=complex_safe,
+        f, *inputs, vjp=vjp, jvp=jvp, hvp=hvp, wrt=wrt, mode=mode, method=method, rtol=rtol, atol=atol,
+        probes=probes, seed=seed, checks=checks, name=name, names=names, complex_safe=complex_safe,
+        convention=convention, holomorphic=holomorphic, spaces=spaces, order=order, **kwargs,
     )  # fmt: skip
     if report.status == "fail" or report.status == "invalid" or (report.status == "nondiff" and not allow_nondiff):
         raise AssertionError(report.format())

@@ -2,7 +2,10 @@
 
 A call runs these steps, each in its own module:
 
-1. the arguments become a :class:`~gradlab.check.task.Task` (what to check, and how);
+1. the user's values become the canonical problem (:mod:`gradlab.check.structured`: pytrees,
+   complex values, tangent spaces, keyword arguments), checked as a
+   :class:`~gradlab.check.task.Task` (what to check, and how); the report is told in the user's
+   terms again at the end (:mod:`gradlab.check.leaf_report`);
 2. the forward runs (:mod:`gradlab.check.form`): it must return a finite floating array;
 3. a :class:`~gradlab.check.sampling.Sampler` chooses the precision of the numerics (float64
    when the function runs there) and draws the random probes every check shares;
@@ -21,20 +24,22 @@ A call runs these steps, each in its own module:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from gradlab import backend
-from gradlab.check import form
+from gradlab.check import form, leaf_report, pytree, second_order
 from gradlab.check.adj import check_adj
 from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
 from gradlab.check.rev import check_rev
 from gradlab.check.rounding import vjp_rounding
 from gradlab.check.sampling import Sampler
-from gradlab.check.task import CHECKS, Task
+from gradlab.check.structured import Structured, reordered
+from gradlab.check.task import CHECKS, Task, input_names
+from gradlab.errors import GradlabError
 
 Array = Any
 
@@ -44,6 +49,7 @@ def check_grads(
     *inputs: Any,
     vjp: Callable[..., Any] | None = None,
     jvp: Callable[..., Any] | None = None,
+    hvp: Callable[..., Any] | None = None,
     wrt: Sequence[int] | None = None,
     mode: str = "auto",
     method: str = "stencil",
@@ -55,31 +61,44 @@ def check_grads(
     name: str | None = None,
     names: Sequence[str] | None = None,
     complex_safe: bool = False,
+    convention: str = "torch",
+    holomorphic: bool = False,
+    spaces: Mapping[Any, Any] | None = None,
+    order: int = 1,
+    **kwargs: Any,
 ) -> GradCheckReport:
     """Check a VJP and/or JVP rule of ``f`` at ``inputs`` against numerics and each other.
 
     Parameters
     ----------
     f
-        The forward, ``f(*inputs) -> out`` with ``out`` a floating array.
+        The forward, ``f(*inputs, **kwargs) -> out``; ``out`` a floating (real or complex) array or
+        a pytree of them (nested tuples, lists, named tuples, dicts).
     *inputs
-        Arrays (NumPy, CuPy or any array-API library) and other arguments (an axis, labels).
+        Arrays (NumPy, CuPy or any array-API library), pytrees of arrays, and other arguments (an
+        axis, labels): every floating array leaf is differentiated unless ``wrt`` says otherwise.
     vjp
-        ``vjp(g, *inputs, out)`` returning one cotangent per input (``None`` allowed for
-        undifferentiated ones), one per differentiated input, or a single array when only one
-        input is differentiated.
+        ``vjp(g, out, *inputs, **kwargs)``: ``g`` and ``out`` shaped like the forward's output;
+        returns one cotangent per input, shaped like it (``None`` allowed for undifferentiated
+        ones), or one per differentiated input, or a single one when one input is differentiated.
     jvp
-        ``jvp(tangents, *inputs, out)`` returning the output tangent; ``tangents`` holds one array
-        per input, ``None`` for the undifferentiated ones.
+        ``jvp(tangents, out, *inputs, **kwargs)`` returning the output tangent (shaped like
+        ``out``); ``tangents`` holds one value per input, shaped like it, ``None`` where nothing
+        is differentiated.
+    hvp
+        A Hessian-vector product of a scalar ``f`` in SciPy's ``hessp`` convention,
+        ``hvp(x, p, *args, **kwargs) -> H p`` (``x`` the first input, the only differentiated one);
+        checked against differences of the gradient ``vjp`` gives (so ``vjp`` is needed too), and
+        for the Hessian's symmetry.
     wrt
-        Indices of the differentiated inputs; default: every real floating array.
+        Indices of the differentiated inputs (every floating leaf under them); default: all.
     mode
         ``"full"`` compares every Jacobian entry, ``"projected"`` compares random projections
         (cost independent of the input size) and locates wrong entries when one fails;
         ``"auto"`` picks full mode up to 256 differentiated elements.
     method
         ``"stencil"`` (4th order, default), ``"central"``, ``"richardson"`` (high accuracy) or
-        ``"complex"`` (complex step; only for functions that accept complex inputs).
+        ``"complex"`` (complex step: a numerical method for real functions that accept complex input).
     rtol, atol
         Tolerances; default per dtype of the analytic result (see :mod:`gradlab.check.tolerances`).
     probes
@@ -89,21 +108,112 @@ def check_grads(
     checks
         Which of ``"rev"``, ``"fwd"``, ``"adj"``, ``"form"`` to run (those whose rule is given).
     name, names
-        Names of the function and of its inputs for the report (default: from ``f``'s signature).
+        Names of the function and of its inputs for the report (default: from ``f``'s signature);
+        a leaf inside an input is named by its path, ``params['W']``.
     complex_safe
         ``f`` accepts complex inputs and is analytic there (no ``abs``, ``max``, comparisons): where
         no real finite-difference step settles an entry, the complex step decides it instead of
         leaving it *undecided*.
+    convention
+        How complex cotangents are written: ``"torch"`` (the conjugate Wirtinger gradient,
+        ``dL/da + i dL/db`` for ``z = a + ib``) or ``"jax"`` (its conjugate). Tangents are the same
+        in both.
+    holomorphic
+        ``f`` is complex-analytic in its complex inputs and the rules are complex-linear: only the
+        real parts are moved (half the evaluations of a general complex function).
+    spaces
+        Per input (by index, name or leaf path) a tangent space the input may only move in:
+        ``"symmetric"``, ``"spd"``, ``"lower"``, ``"simplex"``, ``"sphere"``, ``"orthogonal"`` or a
+        projector ``P(d, x)``; the rules are compared on that space only.
+    order
+        ``2`` also checks the rules' own derivatives: the VJP's VJP and the JVP's JVP against
+        numerics of the first-order rules, which must be written with ``gradlab.ops`` (they are
+        differentiated by running them on gradlab Tensors).
+    **kwargs
+        Keyword arguments passed to ``f`` and to the rules, never differentiated
+        (``check_grads(np.sum, x, vjp=..., axis=0)``).
 
     Returns
     -------
     GradCheckReport
         One :class:`CheckResult` per check and subject; ``report.passed`` is the verdict.
     """
-    # 1. what to check, and how
-    task = Task.from_arguments(
-        f, inputs, vjp, jvp, wrt, mode, method, rtol, atol, probes, seed, checks, name, names, complex_safe
-    )
+    if order not in (1, 2):
+        raise GradlabError(f"order={order!r}: choose 1 or 2")
+    vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
+
+    def run(convention: str, checks: Sequence[str]) -> tuple[GradCheckReport, Structured, Task]:
+        # 1. the user's values as the checks see them: real arrays in, one real array out
+        problem = _structured(f, inputs, wrt, names, kwargs, convention, holomorphic, spaces, method, complex_safe)
+        task = Task.from_arguments(
+            problem.forward, problem.inputs, problem.vjp_rule(vjp) if vjp else None,
+            problem.jvp_rule(jvp) if jvp else None, problem.wrt, mode, method, rtol, atol, probes, seed, checks,
+            name or _name_of(f), problem.names, complex_safe,
+        )  # fmt: skip
+        return leaf_report.relabel(_check(task), problem), problem, task
+
+    report, problem, task = run(convention, checks)
+    if vjp is not None:  # a VJP wrong for a complex input: is it right in the other convention?
+        _convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
+    if order == 2:
+        report.results += second_order.check_second_order(problem, task, vjp, jvp)
+    if hvp is not None:
+        report.results += second_order.check_hvp(f, inputs, problem, task, vjp, hvp, kwargs)
+    return report
+
+
+def _convention_hint(
+    report: GradCheckReport, problem: Structured, rerun: Callable[[str], GradCheckReport]
+) -> None:
+    """A VJP wrong for a complex input, right in the other convention: say so (a missing conjugate)."""
+    complex_leaves = {leaf.path for leaf in problem.leaves if leaf.kind in ("complex", "holomorphic")}
+    failed = [r for r in report.results if r.check == "rev" and r.status == "fail" and r.subject in complex_leaves]
+    if not failed:
+        return
+    other = "jax" if problem.convention == "torch" else "torch"
+    again = rerun(other)
+    for r in failed:
+        retried = again.result("rev", r.subject)
+        if retried is not None and retried.status == "pass":
+            r.diagnosis = (
+                f"a missing (or extra) conjugate: the VJP is right in the {other!r} convention, not in"
+                f" {problem.convention!r} (pass convention={other!r} if the rule follows it)"
+            )
+
+
+def _name_of(f: Callable[..., Any]) -> str:
+    # an Op knows its name; a function its __name__
+    return cast(str, getattr(f, "name", None) or getattr(f, "__name__", type(f).__name__))
+
+
+def _structured(
+    f: Callable[..., Any],
+    inputs: Sequence[Any],
+    wrt: Sequence[int] | None,
+    names: Sequence[str] | None,
+    kwargs: Mapping[str, Any],
+    convention: str,
+    holomorphic: bool,
+    spaces: Mapping[Any, Any] | None,
+    method: str,
+    complex_safe: bool,
+) -> Structured:
+    if not callable(f):
+        raise GradlabError(f"f must be callable, got {type(f).__name__}")
+    leaves = [leaf for x in inputs for leaf in pytree.flatten(x)[0]]
+    xp = backend.namespace(*leaves)
+    problem = Structured(xp, f, inputs, input_names(f, len(inputs), names), wrt, kwargs, convention, holomorphic, spaces)
+    if any(leaf.kind in ("complex", "holomorphic") and leaf.differentiated for leaf in problem.leaves):
+        if method == "complex" or complex_safe:
+            raise GradlabError(
+                "the complex step is a numerical method for real functions; with complex inputs use a real"
+                " method (stencil, central, richardson) and leave complex_safe off"
+            )
+    return problem
+
+
+def _check(task: Task) -> GradCheckReport:
+    """The checks of the canonical problem (real arrays in, one real array out)."""
     results: list[CheckResult] = []
     problems: list[str] = []  # of the form check: every rule call adds what it saw
     evaluations = 0

@@ -8,7 +8,9 @@ from typing import Literal
 
 import numpy as np
 
-CheckName = Literal["rev", "fwd", "adj", "form"]
+# the second-order checks (gradlab.check.second_order): the VJP's VJP, the JVP's JVP, a
+# Hessian-vector product against the gradient's differences, and the Hessian's symmetry
+CheckName = Literal["rev", "fwd", "adj", "form", "rev2", "fwd2", "hvp", "hsym"]
 Status = Literal["pass", "warning", "fail", "nondiff", "undecided", "invalid"]
 
 CHECK_TITLES = {
@@ -16,7 +18,13 @@ CHECK_TITLES = {
     "fwd": "JVP (forward mode) vs numerical directional derivative",
     "adj": "adjoint identity <v, JVP(u)> == <VJP(v), u>",
     "form": "form of the rules (shapes, dtypes, finiteness, mutation, determinism)",
+    "rev2": "VJP of the VJP vs numerical derivative of the VJP (order 2)",
+    "fwd2": "JVP of the JVP vs numerical derivative of the JVP (order 2)",
+    "hvp": "Hessian-vector product vs numerical derivative of the gradient",
+    "hsym": "Hessian symmetry <v, H u> == <H v, u>",
 }
+# the checks whose results are per subject (an input, the output), named in the report
+PER_SUBJECT = ("rev", "fwd", "rev2", "fwd2", "hvp")
 
 # how bad each status is, for folding several results into one: *undecided* (the numerics cannot
 # settle it at this input) is never a failure; *invalid* (the inputs are outside the forward's
@@ -28,13 +36,22 @@ STATUS_WEIGHT = {"fail": 1e12, "invalid": 1e9, "undecided": 1e6}
 
 @dataclass(frozen=True)
 class Mismatch:
-    """One element where the analytic and numeric values disagree beyond the tolerance."""
+    """One element where the analytic and numeric values disagree beyond the tolerance (complex
+    values for a complex input or output)."""
 
     index: tuple[int, ...]
-    analytic: float
-    numeric: float
+    analytic: float | complex
+    numeric: float | complex
     abs_err: float
     tolerance: float
+    # where the element is, when the index alone does not say it: the leaf of a pytree output
+    # (``out[1][2, 0]``), or the part of a complex value only one part of which is known
+    where: str = ""
+
+    @property
+    def place(self) -> str:
+        """The element's place as the report writes it."""
+        return self.where or str(self.index)
 
 
 @dataclass
@@ -163,7 +180,7 @@ def _describe_input(report: GradCheckReport, i: int) -> str:
 
 
 def _format_result(r: CheckResult, max_rows: int) -> list[str]:
-    subject = f", {r.subject}" if r.check in ("rev", "fwd") else ""
+    subject = f", {r.subject}" if r.check in PER_SUBJECT else ""
     lines = [f"[{r.check}] {CHECK_TITLES[r.check]}{subject}: {_VERDICT[r.status]}"]
     if r.check == "form":
         lines += [f"  - {d}" for d in r.details] or [f"  {r.message}"]
@@ -179,12 +196,12 @@ def _format_result(r: CheckResult, max_rows: int) -> list[str]:
         lines.append(f"  diagnosis: {r.diagnosis}")
     if r.mismatches:
         rows = r.mismatches[:max_rows]
-        width = max(len(str(m.index)) for m in rows) + 2
-        lines.append(f"  {'index':<{width}}{'analytic':>14}{'numeric':>14}{'abs err':>11}{'limit':>11}")
-        for m in rows:
-            lines.append(
-                f"  {m.index!s:<{width}}{m.analytic:>14.6g}{m.numeric:>14.6g}{m.abs_err:>11.3g}{m.tolerance:>11.3g}"
-            )
+        width = max(len(m.place) for m in rows) + 2
+        values = [(f"{m.analytic:.6g}", f"{m.numeric:.6g}") for m in rows]  # complex ones as a+bj
+        column = max(14, *(len(v) + 2 for pair in values for v in pair))
+        lines.append(f"  {'index':<{width}}{'analytic':>{column}}{'numeric':>{column}}{'abs err':>11}{'limit':>11}")
+        for m, (a, n) in zip(rows, values, strict=True):
+            lines.append(f"  {m.place:<{width}}{a:>{column}}{n:>{column}}{m.abs_err:>11.3g}{m.tolerance:>11.3g}")
         if r.mismatch_count > len(rows):
             lines.append(f"  ... {r.mismatch_count - len(rows)} more")
     if r.nondiff_indices:

@@ -86,15 +86,15 @@ class Task:
             raise GradlabError(f"probes must be at least 1, got {probes}")
         xp = backend.namespace(*inputs)
         given = list(inputs)
-        input_names = _input_names(f, len(given), names)
-        chosen = _resolve_wrt(xp, given, wrt, input_names)
+        labels = input_names(f, len(given), names)
+        chosen = _resolve_wrt(xp, given, wrt, labels)
         if mode == "auto":
             mode = "full" if sum(int(given[i].size) for i in chosen) <= FULL_MODE_LIMIT else "projected"
         return cls(
             f=f, vjp=vjp, jvp=jvp, inputs=given, xp=xp,
             # an Op knows its name; a function its __name__
             name=name or cast(str, getattr(f, "name", None) or getattr(f, "__name__", type(f).__name__)),
-            names=input_names, wrt=chosen, mode=mode, method=method,
+            names=labels, wrt=chosen, mode=mode, method=method,
             n_probes=probes if probes is not None else (2 if mode == "full" else 1),
             seed=seed, rtol=rtol, atol=atol, checks=tuple(checks), complex_safe=complex_safe,
         )  # fmt: skip
@@ -109,7 +109,8 @@ class Task:
         return tolerances.resolve(dtype, self.rtol, self.atol)
 
 
-def _input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:
+def input_names(f: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:
+    """The names of ``f``'s ``n`` positional inputs: ``names`` when given, else its parameters'."""
     if names is not None:
         if len(names) != n:
             raise GradlabError(f"names has {len(names)} entries for {n} inputs")

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gradlab.check.results import CHECK_TITLES, CheckResult
+from gradlab.check.results import CHECK_TITLES, PER_SUBJECT, CheckResult
 from gradlab.cli.session import Checked, Session
 from gradlab.fuzz.outcome import OpOutcome
 
@@ -92,7 +92,7 @@ def failure_panel(session: Session, t: Checked, o: OpOutcome) -> Panel:
 
 
 def _result(r: CheckResult) -> RenderableType:
-    subject = f" — {r.subject}" if r.check in ("rev", "fwd") else ""
+    subject = f" — {r.subject}" if r.check in PER_SUBJECT else ""
     lines: list[RenderableType] = [Text(f"[{r.check}] {CHECK_TITLES[r.check]}{subject}", style="bold red")]
     if r.check == "form":
         lines += [Text(f"  • {d}") for d in (r.details or [r.message])]
@@ -137,7 +137,7 @@ def _mismatch_table(r: CheckResult) -> Table:
     for column in ("index", "analytic", "numeric", "abs err", "limit"):
         table.add_column(column, justify="left" if column == "index" else "right")
     for m in r.mismatches:
-        table.add_row(str(m.index), f"{m.analytic:.6g}", f"{m.numeric:.6g}", f"{m.abs_err:.3g}", f"{m.tolerance:.3g}")
+        table.add_row(m.place, f"{m.analytic:.6g}", f"{m.numeric:.6g}", f"{m.abs_err:.3g}", f"{m.tolerance:.3g}")
     if r.mismatch_count > len(r.mismatches):
         table.add_row(f"... {r.mismatch_count - len(r.mismatches)} more", "", "", "", "")
     return table

@@ -127,7 +127,8 @@ def _result_json(r: CheckResult) -> dict[str, Any]:
         "max_abs_err": r.max_abs_err, "max_rel_err": r.max_rel_err, "worst_error_over_limit": r.worst_ratio,
         "worst_index": r.worst_index, "rtol": r.rtol, "atol": r.atol, "mismatch_count": r.mismatch_count,
         "mismatches": [
-            {"index": m.index, "analytic": m.analytic, "numeric": m.numeric, "abs_err": m.abs_err, "limit": m.tolerance}
+            {"index": m.index, "where": m.place, "analytic": m.analytic, "numeric": m.numeric, "abs_err": m.abs_err,
+             "limit": m.tolerance}
             for m in r.mismatches
         ],
         "nondiff_indices": r.nondiff_indices,
@@ -144,6 +145,8 @@ def _value(x: Any) -> Any:
 
 
 def _plain(x: Any) -> Any:
+    if isinstance(x, (complex, np.complexfloating)):  # as the console writes it: a+bj
+        return f"{x.real:.17g}{x.imag:+.17g}j"
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
