@@ -118,10 +118,10 @@ def test_a_composite_of_tensors_passes_the_core_checks():
     def f(x, w):
         return ((Tensor(x) @ Tensor(w)).tanh() * Tensor(x).sum()).data.sum(axis=0)
 
-    def vjp(g, x, w, out):
+    def vjp(g, out, x, w):
         return autograd.vjp(lambda a, b: ((a @ b).tanh() * a.sum()).sum(axis=0), (x, w))[1](g)
 
-    def jvp(t, x, w, out):
+    def jvp(t, out, x, w):
         return autograd.jvp(lambda a, b: ((a @ b).tanh() * a.sum()).sum(axis=0), (x, w), t)[1]
 
     report = check_grads(f, x, w, vjp=vjp, jvp=jvp)

@@ -125,10 +125,10 @@ def test_an_op_that_saves_is_checked_through_its_saved_values_and_the_autograd_r
     x = np.array([0.5, -1.5, 2.0])
     square, calls = _square_saving(2.0)
     assert np.array_equal(square(x), x * x)  # calling the op returns its output only
-    assert check_grads(square, x, vjp=lambda g, x, out: square.vjp(g, x, out=out)).passed
+    assert check_grads(square, x, vjp=lambda g, out, x: square.vjp(g, x, out=out)).passed
     # a wrong saved value is a wrong rule: the check recomputes what the forward saves
     wrong, _ = _square_saving(3.0)
-    assert check_grads(wrong, x, vjp=lambda g, x, out: wrong.vjp(g, x, out=out)).result("rev").status == "fail"
+    assert check_grads(wrong, x, vjp=lambda g, out, x: wrong.vjp(g, x, out=out)).result("rev").status == "fail"
     # the training core keeps what the forward saved: backward runs no forward
     leaf = Tensor(x, requires_grad=True)
     calls["forward"] = 0

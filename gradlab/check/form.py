@@ -95,15 +95,15 @@ def call_vjp(
     names: Sequence[str],
     strict: bool = True,
 ) -> Call:
-    """Call ``vjp(g, *inputs, out)`` and normalise its result to one array per ``wrt`` input."""
-    args = [cotangent, *inputs, out]
+    """Call ``vjp(g, out, *inputs)`` and normalise its result to one array per ``wrt`` input."""
+    args = [cotangent, out, *inputs]
     passed = _copies(xp, args) if strict else args
     try:
         result = vjp(*passed)
     except Exception as exc:  # a user's rule may raise anything
         return Call(problems=[describe_exception("the VJP", exc)], usable=False)
     call = Call()
-    mutated = _mutated(xp, args, passed, ["the cotangent g", *names, "the forward's output"]) if strict else []
+    mutated = _mutated(xp, args, passed, ["the cotangent g", "the forward's output", *names]) if strict else []
     if mutated:
         call.problems.append(f"the VJP mutates {', '.join(mutated)}: work on a copy")
     cotangents = _select(result, len(inputs), wrt, names, call)
@@ -125,16 +125,16 @@ def call_jvp(
     names: Sequence[str],
     strict: bool = True,
 ) -> Call:
-    """Call ``jvp(tangents, *inputs, out)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
+    """Call ``jvp(tangents, out, *inputs)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
     passed_tangents = _copies(xp, tangents) if strict else list(tangents)
-    args = [*inputs, out]
+    args = [out, *inputs]
     passed = _copies(xp, args) if strict else args
     try:
         result = jvp(tuple(passed_tangents), *passed)
     except Exception as exc:  # a user's rule may raise anything
         return Call(problems=[describe_exception("the JVP", exc)], usable=False)
     call = Call(value=result)
-    mutated = _mutated(xp, args, passed, [*names, "the forward's output"]) if strict else []
+    mutated = _mutated(xp, args, passed, ["the forward's output", *names]) if strict else []
     if strict:
         mutated += [f"the tangent for {names[i]}" for i in _changed(xp, tangents, passed_tangents)]
     if mutated:

@@ -81,11 +81,11 @@ def check_example(
     def forward(*xs: Any) -> Any:
         return op(*xs, **params)
 
-    def vjp(g: Any, *args: Any) -> Any:
-        return op.vjp(g, *args[:-1], out=args[-1], **params)
+    def vjp(g: Any, out: Any, *xs: Any) -> Any:
+        return op.vjp(g, *xs, out=out, **params)
 
-    def jvp(tangents: Any, *args: Any) -> Any:
-        return op.jvp(tangents, *args[:-1], out=args[-1], **params)
+    def jvp(tangents: Any, out: Any, *xs: Any) -> Any:
+        return op.jvp(tangents, *xs, out=out, **params)
 
     return check_grads(
         forward,
