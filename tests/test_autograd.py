@@ -140,7 +140,7 @@ def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
                 continue
             arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
             needed = tuple(isinstance(a, Tensor) and a.requires_grad for a in node.inputs)
-            cotangents = node.op.vjp(g, *arrays, out=node.data, needed=needed, **node.params)
+            cotangents = node.op.vjp(g, node.data, *arrays, needed=needed, **node.params)
             for parent, cot in zip(node.inputs, cotangents, strict=True):
                 if cot is not None:
                     adjoints[id(parent)] = cot  # BUG: the last consumer wins

@@ -133,8 +133,7 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             return as_array(framework.forward(op, forward_name, xs), xs)
         return as_array(getattr(op, forward_name)(*xs), xs)
 
-    def vjp(g: Any, *args: Any, **params: Any) -> Any:
-        *xs, out = args
+    def vjp(g: Any, out: Any, *xs: Any, **params: Any) -> Any:
         op = make(params, xs)
         if framework is not None:
             return framework.vjp(op, forward_name, g, xs, out)
@@ -144,8 +143,8 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
         getattr(op, forward_name)(*xs)  # a layer may keep what its backward needs on self
         return rule(g, *xs) if takes_arrays else rule(g)
 
-    def jvp(tangents: Any, *args: Any, **params: Any) -> Any:
-        return make(params, args[:-1]).jvp(tangents, *args)
+    def jvp(tangents: Any, out: Any, *xs: Any, **params: Any) -> Any:
+        return make(params, xs).jvp(tangents, *xs, out)
 
     result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=tuple(arrays))
     result.framework = framework  # type: ignore[attr-defined]  (read by discover for the report)
