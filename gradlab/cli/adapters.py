@@ -8,11 +8,11 @@
 
    - ``gradient(self, out_grad, node)`` (needle): run in the op's own framework, on its Tensors
      (:mod:`gradlab.cli.frameworks`), or with a stand-in node of NumPy arrays when there is none;
-   - ``vjp(self, g, *arrays, out)``;
+   - ``vjp(self, g, out, *arrays)``;
    - ``backward(self, g, *arrays)`` or ``backward(self, g)`` (called right after ``forward``,
      so a layer may keep what it needs on ``self``).
 
-   An optional forward-mode rule is ``jvp(self, tangents, *arrays, out)``. The reverse rule returns
+   An optional forward-mode rule is ``jvp(self, tangents, out, *arrays)``. The reverse rule returns
    one array or a tuple (one gradient per array). Non-array parameters belong to the constructor,
    drawn by their names (``scalar``, ``axes``, ``shape``: :mod:`gradlab.cli.classes`). A class attribute ``spec``
    (a table in the schema of ``specs/*.toml``) pins its spec. Base classes whose methods only
