@@ -109,11 +109,11 @@ class Counted:
         self.calls["f"] += 1
         return self.forward(x)
 
-    def vjp(self, g: Array, x: Array, out: Array) -> Array:
+    def vjp(self, g: Array, out: Array, x: Array) -> Array:
         self.calls["vjp"] += 1
         return g * self.derivative(x)
 
-    def jvp(self, tangents: tuple[Array | None, ...], x: Array, out: Array) -> Array:
+    def jvp(self, tangents: tuple[Array | None, ...], out: Array, x: Array) -> Array:
         self.calls["jvp"] += 1
         (u,) = tangents
         assert u is not None
@@ -258,11 +258,11 @@ def torch_timing(torch: Any, fn: Counted, x: Array) -> TorchTimes:
         with torch.no_grad():
             return forward(torch.from_numpy(a)).numpy()
 
-    def vjp(g: Array, a: Array, out: Array) -> Array:
+    def vjp(g: Array, out: Array, a: Array) -> Array:
         with torch.no_grad():
             return (torch.from_numpy(np.asarray(g)) * derivative(torch.from_numpy(a))).numpy()
 
-    def jvp(tangents: tuple[Array | None, ...], a: Array, out: Array) -> Array:
+    def jvp(tangents: tuple[Array | None, ...], out: Array, a: Array) -> Array:
         (u,) = tangents
         with torch.no_grad():
             product = torch.from_numpy(np.asarray(u)) * derivative(torch.from_numpy(a))
@@ -317,7 +317,7 @@ def benchmark(fn: Counted, full_limit: int, torch: Any) -> tuple[list[Row], dict
     for n in SIZES:
         x = rng.normal(size=n)
         v = np.asarray(1.0) if fn.scalar else rng.normal(size=n)
-        floor = best_time(lambda x=x, v=v: fn.vjp(v, x, fn.forward(x)))
+        floor = best_time(lambda x=x, v=v: fn.vjp(v, fn.forward(x), x))
         for mode in ("full", "projected"):
             for label in CHECK_SETS:
                 if mode == "full" and label == "vjp":

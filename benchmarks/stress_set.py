@@ -52,8 +52,8 @@ wherever the function varies on a scale much shorter than that:
     finite part and leave the rest alone.
 
 Each :class:`StressCase` holds the forward ``f`` (NumPy; float32 in, float32 out), the rules in
-gradlab's conventions (``vjp(g, *inputs, out)`` returns one cotangent per input, a single array
-for one input; ``jvp(tangents, *inputs, out)`` returns the output tangent), the hard ``inputs``
+gradlab's conventions (``vjp(g, out, *inputs)`` returns one cotangent per input, a single array
+for one input; ``jvp(tangents, out, *inputs)`` returns the output tangent), the hard ``inputs``
 (float64; the float32 variant is the same cast to float32 unless ``skip32`` says why not), the
 exact reference ``jacobian(*inputs)``, the planted bug (``bug``, ``bug_vjp``, ``bug_jvp``: both rules
 wrong the same way, as when they differentiate a different function) and ``ordinary`` inputs of the
@@ -149,16 +149,16 @@ def _unary(
     def f(x: Array) -> Array:
         return fn(x)
 
-    def vjp(g: Array, x: Array, out: Array) -> Array:
+    def vjp(g: Array, out: Array, x: Array) -> Array:
         return g * d(x, out)
 
-    def jvp(t: tuple[Array, ...], x: Array, out: Array) -> Array:
+    def jvp(t: tuple[Array, ...], out: Array, x: Array) -> Array:
         return t[0] * d(x, out)
 
-    def bug_vjp(g: Array, x: Array, out: Array) -> Array:
+    def bug_vjp(g: Array, out: Array, x: Array) -> Array:
         return g * bug_d(x, out)
 
-    def bug_jvp(t: tuple[Array, ...], x: Array, out: Array) -> Array:
+    def bug_jvp(t: tuple[Array, ...], out: Array, x: Array) -> Array:
         return t[0] * bug_d(x, out)
 
     f.__name__ = name
@@ -264,19 +264,19 @@ def _inv(a: Array) -> Array:
     return np.linalg.inv(a)
 
 
-def _inv_vjp(g: Array, a: Array, out: Array) -> Array:
+def _inv_vjp(g: Array, out: Array, a: Array) -> Array:
     return -(out.T @ g @ out.T)
 
 
-def _inv_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _inv_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return -(out @ t[0] @ out)
 
 
-def _inv_bug_vjp(g: Array, a: Array, out: Array) -> Array:
+def _inv_bug_vjp(g: Array, out: Array, a: Array) -> Array:
     return -(out @ g @ out)  # the transposes forgotten
 
 
-def _inv_bug_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _inv_bug_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return -(out.T @ t[0] @ out.T)  # the adjoint of the bug above
 
 
@@ -284,21 +284,21 @@ def _solve(a: Array, b: Array) -> Array:
     return np.linalg.solve(a, b)
 
 
-def _solve_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]:
+def _solve_vjp(g: Array, out: Array, a: Array, b: Array) -> tuple[Array, Array]:
     gb = np.linalg.solve(a.T, g)
     return -np.outer(gb, out), gb
 
 
-def _solve_jvp(t: tuple[Array, ...], a: Array, b: Array, out: Array) -> Array:
+def _solve_jvp(t: tuple[Array, ...], out: Array, a: Array, b: Array) -> Array:
     return np.linalg.solve(a, t[1] - t[0] @ out)
 
 
-def _solve_bug_vjp(g: Array, a: Array, b: Array, out: Array) -> tuple[Array, Array]:
+def _solve_bug_vjp(g: Array, out: Array, a: Array, b: Array) -> tuple[Array, Array]:
     gb = np.linalg.solve(a.T, g)
     return np.outer(gb, out), gb  # sign of the matrix cotangent
 
 
-def _solve_bug_jvp(t: tuple[Array, ...], a: Array, b: Array, out: Array) -> Array:
+def _solve_bug_jvp(t: tuple[Array, ...], out: Array, a: Array, b: Array) -> Array:
     return np.linalg.solve(a, t[1] + t[0] @ out)
 
 
@@ -306,27 +306,27 @@ def _det(a: Array) -> Array:
     return np.reshape(np.linalg.det(a), (1,))
 
 
-def _det_vjp(g: Array, a: Array, out: Array) -> Array:
+def _det_vjp(g: Array, out: Array, a: Array) -> Array:
     return g * _cofactor(a)
 
 
-def _det_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _det_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return np.reshape(np.sum(_cofactor(a) * t[0]), (1,))
 
 
-def _det_bug_vjp(g: Array, a: Array, out: Array) -> Array:
+def _det_bug_vjp(g: Array, out: Array, a: Array) -> Array:
     return g * _cofactor(a).T  # the adjugate instead of its transpose
 
 
-def _det_bug_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _det_bug_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return np.reshape(np.sum(_cofactor(a).T * t[0]), (1,))
 
 
-def _det_unsigned_vjp(g: Array, a: Array, out: Array) -> Array:
+def _det_unsigned_vjp(g: Array, out: Array, a: Array) -> Array:
     return g * _cofactor(a) * _CHECKERBOARD.astype(a.dtype)  # the minors without their signs
 
 
-def _det_unsigned_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _det_unsigned_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return np.reshape(np.sum(_cofactor(a) * _CHECKERBOARD.astype(a.dtype) * t[0]), (1,))
 
 
@@ -343,19 +343,19 @@ def _logdet(a: Array) -> Array:
     return np.where(np.reshape(sign, (1,)) > 0, logabs, np.nan)  # log det is defined for det > 0
 
 
-def _logdet_vjp(g: Array, a: Array, out: Array) -> Array:
+def _logdet_vjp(g: Array, out: Array, a: Array) -> Array:
     return g * np.linalg.inv(a).T
 
 
-def _logdet_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _logdet_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return np.reshape(np.sum(np.linalg.inv(a).T * t[0]), (1,))
 
 
-def _logdet_bug_vjp(g: Array, a: Array, out: Array) -> Array:
+def _logdet_bug_vjp(g: Array, out: Array, a: Array) -> Array:
     return g * np.diag(np.diag(np.linalg.inv(a)))  # only the diagonal of A^-T
 
 
-def _logdet_bug_jvp(t: tuple[Array, ...], a: Array, out: Array) -> Array:
+def _logdet_bug_jvp(t: tuple[Array, ...], out: Array, a: Array) -> Array:
     return np.reshape(np.sum(np.diag(np.linalg.inv(a)) * np.diag(t[0])), (1,))
 
 
@@ -373,21 +373,21 @@ def _std(x: Array) -> Array:
     return np.sqrt(np.mean(c * c, axis=-1, keepdims=True))
 
 
-def _layernorm_vjp(g: Array, x: Array, out: Array) -> Array:
+def _layernorm_vjp(g: Array, out: Array, x: Array) -> Array:
     mean = np.mean(g, axis=-1, keepdims=True)
     return (g - mean - out * np.mean(g * out, axis=-1, keepdims=True)) / _std(x)
 
 
-def _layernorm_jvp(t: tuple[Array, ...], x: Array, out: Array) -> Array:
-    return _layernorm_vjp(t[0], x, out)  # the Jacobian of each row is symmetric
+def _layernorm_jvp(t: tuple[Array, ...], out: Array, x: Array) -> Array:
+    return _layernorm_vjp(t[0], out, x)  # the Jacobian of each row is symmetric
 
 
-def _layernorm_bug_vjp(g: Array, x: Array, out: Array) -> Array:
+def _layernorm_bug_vjp(g: Array, out: Array, x: Array) -> Array:
     return (g - np.mean(g, axis=-1, keepdims=True)) / _std(x)  # forgets the variance term
 
 
-def _layernorm_bug_jvp(t: tuple[Array, ...], x: Array, out: Array) -> Array:
-    return _layernorm_bug_vjp(t[0], x, out)
+def _layernorm_bug_jvp(t: tuple[Array, ...], out: Array, x: Array) -> Array:
+    return _layernorm_bug_vjp(t[0], out, x)
 
 
 def _layernorm_jacobian(x: Array) -> tuple[Array, ...]:
@@ -409,35 +409,35 @@ def _tempered_softmax(z: Array) -> Array:
     return _softmax(z / TEMPERATURE)
 
 
-def _tempered_vjp(g: Array, z: Array, out: Array) -> Array:
+def _tempered_vjp(g: Array, out: Array, z: Array) -> Array:
     return out * (g - np.sum(g * out, axis=-1, keepdims=True)) / TEMPERATURE
 
 
-def _tempered_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
-    return _tempered_vjp(t[0], z, out)  # the softmax Jacobian is symmetric
+def _tempered_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
+    return _tempered_vjp(t[0], out, z)  # the softmax Jacobian is symmetric
 
 
-def _tempered_bug_vjp(g: Array, z: Array, out: Array) -> Array:
+def _tempered_bug_vjp(g: Array, out: Array, z: Array) -> Array:
     return out * g / TEMPERATURE  # drops the -p <g, p> term
 
 
-def _tempered_bug_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
-    return _tempered_bug_vjp(t[0], z, out)
+def _tempered_bug_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
+    return _tempered_bug_vjp(t[0], out, z)
 
 
-def _masked_softmax_vjp(g: Array, z: Array, out: Array) -> Array:
+def _masked_softmax_vjp(g: Array, out: Array, z: Array) -> Array:
     return out * (g - np.sum(g * out, axis=-1, keepdims=True))
 
 
-def _masked_softmax_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
-    return _masked_softmax_vjp(t[0], z, out)
+def _masked_softmax_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
+    return _masked_softmax_vjp(t[0], out, z)
 
 
-def _masked_softmax_bug_vjp(g: Array, z: Array, out: Array) -> Array:
+def _masked_softmax_bug_vjp(g: Array, out: Array, z: Array) -> Array:
     return out * g  # drops the -p <g, p> term
 
 
-def _masked_softmax_bug_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
+def _masked_softmax_bug_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
     return out * t[0]
 
 
@@ -446,19 +446,19 @@ def _logsumexp(z: Array) -> Array:
     return np.reshape(m + np.log(np.sum(np.exp(z - m))), (1,))
 
 
-def _logsumexp_vjp(g: Array, z: Array, out: Array) -> Array:
+def _logsumexp_vjp(g: Array, out: Array, z: Array) -> Array:
     return g * _softmax(z)
 
 
-def _logsumexp_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
+def _logsumexp_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
     return np.reshape(np.sum(_softmax(z) * t[0]), (1,))
 
 
-def _logsumexp_bug_vjp(g: Array, z: Array, out: Array) -> Array:
+def _logsumexp_bug_vjp(g: Array, out: Array, z: Array) -> Array:
     return g * np.exp(z - np.max(z))  # the weights not normalised
 
 
-def _logsumexp_bug_jvp(t: tuple[Array, ...], z: Array, out: Array) -> Array:
+def _logsumexp_bug_jvp(t: tuple[Array, ...], out: Array, z: Array) -> Array:
     return np.reshape(np.sum(np.exp(z - np.max(z)) * t[0]), (1,))
 
 
@@ -760,7 +760,7 @@ def vjp_jacobian(f: Callable[..., Array], vjp: Rule, inputs: tuple[Array, ...]) 
     for k in range(out.size):
         g = np.zeros_like(out)
         g.flat[k] = 1
-        for i, cot in enumerate(_as_tuple(vjp(g, *inputs, out))):
+        for i, cot in enumerate(_as_tuple(vjp(g, out, *inputs))):
             jac[i][k] = np.asarray(cot, dtype=np.float64).reshape(-1)
     return tuple(jac)
 
@@ -773,7 +773,7 @@ def jvp_jacobian(f: Callable[..., Array], jvp: Rule, inputs: tuple[Array, ...]) 
         for j in range(x.size):
             tangents = [np.zeros_like(y) for y in inputs]
             tangents[i].flat[j] = 1
-            jac[i][:, j] = np.asarray(jvp(tuple(tangents), *inputs, out), dtype=np.float64).reshape(-1)
+            jac[i][:, j] = np.asarray(jvp(tuple(tangents), out, *inputs), dtype=np.float64).reshape(-1)
     return tuple(jac)
 
 

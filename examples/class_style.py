@@ -3,7 +3,7 @@
 ``compute(self, *arrays)`` is the forward; ``gradient(self, out_grad, node)`` returns the
 gradient of every input, where ``node.inputs`` holds the input arrays and
 ``node.realize_cached_data()`` the forward's output. Non-array parameters go to the constructor.
-Exp and EWiseMul also have a forward-mode rule, ``jvp(self, tangents, *arrays, out)``.
+Exp and EWiseMul also have a forward-mode rule, ``jvp(self, tangents, out, *arrays)``.
 
 All correct. Check them with ``gradlab check examples/class_style.py``.
 """
@@ -32,7 +32,7 @@ class EWiseMul(TensorOp):
         lhs, rhs = node.inputs
         return out_grad * rhs, out_grad * lhs
 
-    def jvp(self, tangents, a, b, out):
+    def jvp(self, tangents, out, a, b):
         da, db = tangents
         return da * b + a * db
 
@@ -94,6 +94,6 @@ class Exp(TensorOp):
     def gradient(self, out_grad, node):
         return out_grad * node.realize_cached_data()
 
-    def jvp(self, tangents, a, out):
+    def jvp(self, tangents, out, a):
         (da,) = tangents
         return da * out

@@ -112,7 +112,8 @@ class GradCheck:
             as a one-input tuple); each drawn tuple is checked with :func:`gradlab.check_grads`.
         **options
             For an op: ``dtypes``, ``spec``, ``mode``, ``device``, ``timeout``, ``max_examples``.
-            For a function: ``vjp``, ``jvp``, ``max_examples``, ``allow_nondiff`` (default true),
+            For a function: ``vjp`` (``vjp(g, out, *inputs)``), ``jvp`` (``jvp(tangents, out,
+            *inputs)``), ``max_examples``, ``allow_nondiff`` (default true),
             ``undecided`` (``"warn"``, ``"pass"`` or ``"fail"``, as for
             :func:`gradlab.assert_grad_close`) and any other argument of :func:`gradlab.check_grads`.
             Examples the numerics cannot settle (*undecided*) never fail the test by default: an

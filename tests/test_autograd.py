@@ -118,10 +118,10 @@ def test_a_composite_of_tensors_passes_the_core_checks():
     def f(x, w):
         return ((Tensor(x) @ Tensor(w)).tanh() * Tensor(x).sum()).data.sum(axis=0)
 
-    def vjp(g, x, w, out):
+    def vjp(g, out, x, w):
         return autograd.vjp(lambda a, b: ((a @ b).tanh() * a.sum()).sum(axis=0), (x, w))[1](g)
 
-    def jvp(t, x, w, out):
+    def jvp(t, out, x, w):
         return autograd.jvp(lambda a, b: ((a @ b).tanh() * a.sum()).sum(axis=0), (x, w), t)[1]
 
     report = check_grads(f, x, w, vjp=vjp, jvp=jvp)
@@ -140,7 +140,7 @@ def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
                 continue
             arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
             needed = tuple(isinstance(a, Tensor) and a.requires_grad for a in node.inputs)
-            cotangents = node.op.vjp(g, *arrays, out=node.data, needed=needed, **node.params)
+            cotangents = node.op.vjp(g, node.data, *arrays, needed=needed, **node.params)
             for parent, cot in zip(node.inputs, cotangents, strict=True):
                 if cot is not None:
                     adjoints[id(parent)] = cot  # BUG: the last consumer wins

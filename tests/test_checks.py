@@ -12,11 +12,11 @@ def matmul(a, b):
     return a @ b
 
 
-def matmul_vjp(g, a, b, out):
+def matmul_vjp(g, out, a, b):
     return g @ b.T, a.T @ g
 
 
-def matmul_jvp(t, a, b, out):
+def matmul_jvp(t, out, a, b):
     return t[0] @ b + a @ t[1]
 
 
@@ -38,7 +38,7 @@ def test_correct_matmul_passes_every_check():
 
 @pytest.mark.parametrize("mode", ["full", "projected"])
 def test_sign_flip_is_named(mode):
-    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (-(g @ b.T), a.T @ g), jvp=matmul_jvp, mode=mode)
+    report = check_grads(matmul, A, B, vjp=lambda g, out, a, b: (-(g @ b.T), a.T @ g), jvp=matmul_jvp, mode=mode)
     rev_a = report.result("rev", "a")
     assert rev_a.status == "fail"
     assert "sign flipped" in rev_a.diagnosis
@@ -47,7 +47,7 @@ def test_sign_flip_is_named(mode):
 
 
 def test_constant_factor_is_named():
-    report = check_grads(np.exp, rng.normal(size=5), vjp=lambda g, x, out: 2 * g * out)
+    report = check_grads(np.exp, rng.normal(size=5), vjp=lambda g, out, x: 2 * g * out)
     rev = report.result("rev")
     assert rev.status == "fail"
     assert "factor" in rev.diagnosis and "2 x" in rev.diagnosis
@@ -55,12 +55,12 @@ def test_constant_factor_is_named():
 
 def test_mean_instead_of_sum_names_the_axis_size():
     x = rng.normal(size=(6, 3))
-    report = check_grads(lambda x: x.sum(axis=0), x, vjp=lambda g, x, out: np.broadcast_to(g / 6, x.shape).copy())
+    report = check_grads(lambda x: x.sum(axis=0), x, vjp=lambda g, out, x: np.broadcast_to(g / 6, x.shape).copy())
     assert "1/6" in report.result("rev").diagnosis
 
 
 def test_missing_transpose_with_non_square_operands_is_a_shape_error_that_says_transposed():
-    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (g @ b.T, g.T @ a))
+    report = check_grads(matmul, A, B, vjp=lambda g, out, a, b: (g @ b.T, g.T @ a))
     form = report.result("form")
     assert form.status == "fail"
     assert "looks transposed" in form.message
@@ -68,7 +68,7 @@ def test_missing_transpose_with_non_square_operands_is_a_shape_error_that_says_t
 
 
 def test_transposed_values_with_square_shapes_are_recognised():
-    report = check_grads(lambda x: x.T, rng.normal(size=(3, 3)), vjp=lambda g, x, out: g)
+    report = check_grads(lambda x: x.T, rng.normal(size=(3, 3)), vjp=lambda g, out, x: g)
     assert "transposed" in report.result("rev").diagnosis
 
 
@@ -78,7 +78,7 @@ def linear(x, w, b):
 
 def test_bias_gradient_not_summed_over_the_batch_axis():
     x, w, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 2)), rng.normal(size=(2,))
-    report = check_grads(linear, x, w, b, vjp=lambda g, x, w, b, out: (g @ w.T, x.T @ g, g))
+    report = check_grads(linear, x, w, b, vjp=lambda g, out, x, w, b: (g @ w.T, x.T @ g, g))
     form = report.result("form")
     assert form.status == "fail"
     assert "sum it over the broadcast axes (0,)" in form.message
@@ -90,14 +90,14 @@ def test_bias_gradient_summed_over_the_wrong_axis_with_keepdims():
         lambda x, b: x + b,
         x,
         b,
-        vjp=lambda g, x, b, out: (g.sum(axis=1, keepdims=True), g.sum(axis=(0, 1), keepdims=True)),
+        vjp=lambda g, out, x, b: (g.sum(axis=1, keepdims=True), g.sum(axis=(0, 1), keepdims=True)),
     )
     form = report.result("form")
     assert form.status == "fail" and "shape" in form.message
 
 
 def test_vjp_that_mutates_its_input_is_caught():
-    def vjp(g, x, out):
+    def vjp(g, out, x):
         x *= 0  # in place: the caller's array is destroyed
         return g * out
 
@@ -107,7 +107,7 @@ def test_vjp_that_mutates_its_input_is_caught():
 
 
 def test_vjp_that_mutates_the_cotangent_is_caught():
-    def vjp(g, x, out):
+    def vjp(g, out, x):
         g *= out
         return g
 
@@ -116,18 +116,38 @@ def test_vjp_that_mutates_the_cotangent_is_caught():
     assert report.result("rev").status == "pass"  # the value itself is right
 
 
+def test_rules_get_the_output_before_the_inputs_and_a_write_into_it_is_named():
+    x, y = np.random.default_rng(7).normal(size=(2, 3))  # its own generator: the other tests' draws stay as they were
+    seen = []
+
+    def vjp(g, out, a, b):
+        seen.append(np.array_equal(out, a * b))
+        out *= 2  # in place: the forward's output
+        return g * b, g * a
+
+    def jvp(tangents, out, a, b):
+        seen.append(np.array_equal(out, a * b))
+        ta, tb = tangents
+        return ta * b + a * tb
+
+    report = check_grads(lambda a, b: a * b, x, y, vjp=vjp, jvp=jvp)
+    assert seen and all(seen)
+    assert "the VJP mutates the forward's output: work on a copy" in report.result("form").message
+    assert "the JVP mutates" not in report.result("form").message
+
+
 @pytest.mark.parametrize("writes", [False, True])
 def test_an_argument_holding_nan_is_mutated_only_when_a_rule_writes_into_it(writes):
     # NaN != NaN: the one-comparison test of an unchanged argument falls back to the NaN-aware one
     def f(x, m):
         return x * np.nan_to_num(m)
 
-    def vjp(g, x, m, out):
+    def vjp(g, out, x, m):
         if writes:
             m[0] = 5.0
         return g * np.nan_to_num(m), None
 
-    def jvp(t, x, m, out):
+    def jvp(t, out, x, m):
         return t[0] * np.nan_to_num(m)
 
     m = np.array([np.nan, 2.0, -1.0])
@@ -140,7 +160,7 @@ def test_an_argument_holding_nan_is_mutated_only_when_a_rule_writes_into_it(writ
 def test_vjp_returning_float64_for_float32_input_is_a_warning_that_fails_only_when_strict():
     x = rng.normal(size=4).astype(np.float32)
 
-    def promoting(g, x, out):
+    def promoting(g, out, x):
         return g.astype(np.float64) * np.exp(x.astype(np.float64))
 
     report = check_grads(np.exp, x, vjp=promoting)
@@ -152,12 +172,12 @@ def test_vjp_returning_float64_for_float32_input_is_a_warning_that_fails_only_wh
     with pytest.raises(AssertionError, match="strict=True: warnings fail"):
         assert_grad_close(np.exp, x, vjp=promoting, strict=True)
     # narrowing is no warning: a float32 gradient of a float64 input fails
-    narrowing = check_grads(np.exp, x.astype(np.float64), vjp=lambda g, x, out: (g * np.exp(x)).astype(np.float32))
+    narrowing = check_grads(np.exp, x.astype(np.float64), vjp=lambda g, out, x: (g * np.exp(x)).astype(np.float32))
     assert narrowing.result("form").status == "fail"
 
 
 def test_jvp_only_bug_is_blamed_on_the_jvp():
-    report = check_grads(matmul, A, B, vjp=matmul_vjp, jvp=lambda t, a, b, out: t[0] @ b)
+    report = check_grads(matmul, A, B, vjp=matmul_vjp, jvp=lambda t, out, a, b: t[0] @ b)
     assert report.result("rev", "a").status == "pass"
     fwd = report.result("fwd")
     assert fwd.status == "fail"
@@ -166,7 +186,7 @@ def test_jvp_only_bug_is_blamed_on_the_jvp():
 
 
 def test_vjp_only_bug_is_blamed_on_the_vjp():
-    report = check_grads(matmul, A, B, vjp=lambda g, a, b, out: (g @ b.T, a.T @ g * 1.5), jvp=matmul_jvp)
+    report = check_grads(matmul, A, B, vjp=lambda g, out, a, b: (g @ b.T, a.T @ g * 1.5), jvp=matmul_jvp)
     rev_b = report.result("rev", "b")
     assert rev_b.status == "fail"
     assert any("error is in the VJP" in d for d in rev_b.details)
@@ -184,7 +204,7 @@ def test_vjp_only_bug_is_blamed_on_the_vjp():
 @pytest.mark.parametrize("mode", ["full", "projected"])
 def test_kinks_at_zero_are_not_differentiable_not_wrong(f, rule, mode):
     x = np.array([-1.5, 0.0, 0.7, 2.0])
-    report = check_grads(f, x, vjp=lambda g, x, out: g * rule(x), jvp=lambda t, x, out: t[0] * rule(x), mode=mode)
+    report = check_grads(f, x, vjp=lambda g, out, x: g * rule(x), jvp=lambda t, out, x: t[0] * rule(x), mode=mode)
     assert report.passed, report.format()
     if mode == "projected" and f is np.abs:
         # sign(0) = 0 is the central difference at the kink: projected mode's first look agrees
@@ -197,22 +217,22 @@ def test_kinks_at_zero_are_not_differentiable_not_wrong(f, rule, mode):
 
 def test_projected_mode_stops_at_the_central_difference_only_where_the_rule_agrees():
     x = np.linspace(-2.0, 2.0, 300)
-    good = check_grads(np.tanh, x, vjp=lambda g, x, out: g * (1 - out**2), mode="projected", checks=("rev",))
+    good = check_grads(np.tanh, x, vjp=lambda g, out, x: g * (1 - out**2), mode="projected", checks=("rev",))
     assert good.passed and good.evaluations == 2
-    wrong = check_grads(np.tanh, x, vjp=lambda g, x, out: g * (1 - out**2) * (1 + 1e-2 * (x > 1.9)), mode="projected")
+    wrong = check_grads(np.tanh, x, vjp=lambda g, out, x: g * (1 - out**2) * (1 + 1e-2 * (x > 1.9)), mode="projected")
     assert wrong.result("rev").status == "fail"
     assert [m.index for m in wrong.result("rev").mismatches] == [(i,) for i in range(x.size) if x[i] > 1.9]
 
 
 def test_a_value_outside_the_one_sided_derivatives_at_a_kink_is_still_wrong():
     x = np.array([-1.5, 0.0, 2.0])
-    report = check_grads(lambda x: np.maximum(x, 0.0), x, vjp=lambda g, x, out: g * np.where(x == 0, 5.0, x > 0))
+    report = check_grads(lambda x: np.maximum(x, 0.0), x, vjp=lambda g, out, x: g * np.where(x == 0, 5.0, x > 0))
     assert report.result("rev").status == "fail"
 
 
 def test_max_with_ties_is_not_differentiable():
     x = np.array([1.0, 3.0, 3.0, -2.0])
-    report = check_grads(np.max, x, vjp=lambda g, x, out: g * (x == out) / np.sum(x == out))
+    report = check_grads(np.max, x, vjp=lambda g, out, x: g * (x == out) / np.sum(x == out))
     assert report.status == "nondiff"
 
 
@@ -221,11 +241,11 @@ def softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_vjp(g, z, out):
+def softmax_vjp(g, out, z):
     return out * (g - (g * out).sum(axis=-1, keepdims=True))
 
 
-def softmax_jvp(t, z, out):
+def softmax_jvp(t, out, z):
     return out * (t[0] - (t[0] * out).sum(axis=-1, keepdims=True))
 
 
@@ -234,7 +254,7 @@ def test_softmax_and_exp_pass_with_default_tolerances(dtype):
     z = rng.normal(scale=3.0, size=(4, 7)).astype(dtype)
     assert check_grads(softmax, z, vjp=softmax_vjp, jvp=softmax_jvp).status == "pass"
     x = rng.uniform(-5, 5, size=(3, 5)).astype(dtype)
-    assert check_grads(np.exp, x, vjp=lambda g, x, o: g * o, jvp=lambda t, x, o: t[0] * o).status == "pass"
+    assert check_grads(np.exp, x, vjp=lambda g, o, x: g * o, jvp=lambda t, o, x: t[0] * o).status == "pass"
 
 
 def test_float32_forward_that_cannot_run_in_float64_is_differenced_in_float32():
@@ -242,13 +262,13 @@ def test_float32_forward_that_cannot_run_in_float64_is_differenced_in_float32():
         return np.tanh(x.astype(np.float32))
 
     x = rng.normal(size=6).astype(np.float32)
-    report = check_grads(f32_only, x, vjp=lambda g, x, o: g * (1 - o * o), jvp=lambda t, x, o: t[0] * (1 - o * o))
+    report = check_grads(f32_only, x, vjp=lambda g, o, x: g * (1 - o * o), jvp=lambda t, o, x: t[0] * (1 - o * o))
     assert report.status == "pass", report.format()
 
 
 def test_softmax_missing_its_subtraction_term_fails():
     z = rng.normal(size=(3, 5))
-    report = check_grads(softmax, z, vjp=lambda g, z, out: out * g, jvp=softmax_jvp)
+    report = check_grads(softmax, z, vjp=lambda g, out, z: out * g, jvp=softmax_jvp)
     assert report.result("rev").status == "fail"
 
 
@@ -258,7 +278,7 @@ def test_undifferentiated_integer_labels():
         logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
         return -logp[np.arange(len(y)), y].mean()
 
-    def vjp(g, z, y, out):
+    def vjp(g, out, z, y):
         p = softmax(z)
         p[np.arange(len(y)), y] -= 1
         return g * p / len(y), None
@@ -275,7 +295,7 @@ def test_projected_mode_finds_a_single_wrong_entry_among_a_million():
     x = np.random.default_rng(11).normal(size=1_000_000)
     x[123_456] = 0.5
 
-    def vjp(g, x, out):
+    def vjp(g, out, x):
         grad = g * (1 - out**2)
         grad[123_456] *= 1.05
         return grad
@@ -290,13 +310,13 @@ def test_projected_mode_finds_a_single_wrong_entry_among_a_million():
 
 def test_projected_mode_passes_correct_rules_at_a_million_elements():
     x = rng.normal(size=1_000_000)
-    report = check_grads(np.tanh, x, vjp=lambda g, x, o: g * (1 - o**2), jvp=lambda t, x, o: t[0] * (1 - o**2))
+    report = check_grads(np.tanh, x, vjp=lambda g, o, x: g * (1 - o**2), jvp=lambda t, o, x: t[0] * (1 - o**2))
     assert report.status == "pass", report.format()
     assert report.evaluations == 2  # the quick look, shared by rev and fwd
 
 
 def test_a_rule_returning_nan_is_reported_for_the_nan_not_as_non_deterministic():
-    report = check_grads(np.sin, rng.normal(size=3), vjp=lambda g, x, o: g * np.cos(x) / 0.0 * 0.0)
+    report = check_grads(np.sin, rng.normal(size=3), vjp=lambda g, o, x: g * np.cos(x) / 0.0 * 0.0)
     form = report.result("form")
     assert form.status == "fail" and "contains NaN or Inf" in form.message
     assert "not deterministic" not in form.message
@@ -304,7 +324,7 @@ def test_a_rule_returning_nan_is_reported_for_the_nan_not_as_non_deterministic()
 
 def test_nondeterministic_forward_is_reported():
     gen = np.random.default_rng()
-    report = check_grads(lambda x: x * gen.uniform(size=x.shape), rng.normal(size=3), vjp=lambda g, x, o: g)
+    report = check_grads(lambda x: x * gen.uniform(size=x.shape), rng.normal(size=3), vjp=lambda g, o, x: g)
     assert report.status == "fail"
     assert "not deterministic" in report.result("form").message
 
@@ -323,11 +343,11 @@ class Counting:
         self.calls["f"] += 1
         return np.sin(x) * self._random("f", x.shape)
 
-    def vjp(self, g, x, out):
+    def vjp(self, g, out, x):
         self.calls["vjp"] += 1
         return g * np.cos(x) * self._random("vjp", x.shape)
 
-    def jvp(self, t, x, out):
+    def jvp(self, t, out, x):
         self.calls["jvp"] += 1
         return t[0] * np.cos(x) * self._random("jvp", x.shape)
 
@@ -385,7 +405,7 @@ def test_a_random_forward_leaves_only_its_form_failure(mode):
 
 def test_a_forward_whose_shape_changes_between_calls_is_not_deterministic_not_an_error():
     calls = iter(range(1, 100))
-    report = check_grads(lambda x: np.sin(x[: next(calls)]), rng.normal(size=100), vjp=lambda g, x, o: g)
+    report = check_grads(lambda x: np.sin(x[: next(calls)]), rng.normal(size=100), vjp=lambda g, o, x: g)
     assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
     assert "the forward is not deterministic" in report.results[0].message
 
@@ -397,7 +417,7 @@ def test_a_float32_forward_is_called_twice_when_the_numerics_difference_it_in_fl
     def f(x):
         return x * 2 + (gen.uniform(-1e-5, 1e-5, size=x.shape).astype(x.dtype) if x.dtype == np.float32 else 0)
 
-    report = check_grads(f, rng.normal(size=4).astype(np.float32), vjp=lambda g, x, o: 2 * g)
+    report = check_grads(f, rng.normal(size=4).astype(np.float32), vjp=lambda g, o, x: 2 * g)
     assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
 
 
@@ -406,7 +426,7 @@ def test_a_forward_random_in_its_real_part_is_called_twice_under_the_complex_ste
     gen = np.random.default_rng()
     report = check_grads(
         lambda x: np.sin(x) + gen.uniform(-1e-3, 1e-3, size=x.shape), rng.normal(size=4),
-        vjp=lambda g, x, o: g * np.cos(x), method="complex",
+        vjp=lambda g, o, x: g * np.cos(x), method="complex",
     )  # fmt: skip
     assert [(r.check, r.subject, r.status) for r in report.results] == [("form", "forward", "fail")]
 
@@ -414,12 +434,12 @@ def test_a_forward_random_in_its_real_part_is_called_twice_under_the_complex_ste
 @pytest.mark.parametrize(
     "vjp, words",
     [
-        (lambda g, a, b, out: (g @ b.T,), "returned 1 cotangents; expected 2"),
-        (lambda g, a, b, out: None, "single None"),
-        (lambda g, a, b, out: (g @ b.T, [[0.0]]), "is a list, not an array"),
-        (lambda g, a, b, out: (g @ b.T, None), "is None"),
-        (lambda g, a, b, out: 1 / 0, "raised ZeroDivisionError"),
-        (lambda g, a, b, out: (g @ b.T, np.full(b.shape, np.nan)), "NaN or Inf"),
+        (lambda g, out, a, b: (g @ b.T,), "returned 1 cotangents; expected 2"),
+        (lambda g, out, a, b: None, "single None"),
+        (lambda g, out, a, b: (g @ b.T, [[0.0]]), "is a list, not an array"),
+        (lambda g, out, a, b: (g @ b.T, None), "is None"),
+        (lambda g, out, a, b: 1 / 0, "raised ZeroDivisionError"),
+        (lambda g, out, a, b: (g @ b.T, np.full(b.shape, np.nan)), "NaN or Inf"),
     ],
 )
 def test_malformed_vjp_results_are_explained(vjp, words):
@@ -429,13 +449,13 @@ def test_malformed_vjp_results_are_explained(vjp, words):
 
 
 def test_forward_that_raises_is_a_form_failure_not_a_crash():
-    report = check_grads(lambda x: np.linalg.cholesky(x), -np.eye(2), vjp=lambda g, x, o: g)
+    report = check_grads(lambda x: np.linalg.cholesky(x), -np.eye(2), vjp=lambda g, o, x: g)
     assert report.status == "fail"
     assert "the forward raised LinAlgError" in report.result("form").message
 
 
 def test_nonfinite_forward_marks_the_input_invalid():
-    report = check_grads(np.log, np.array([-1.0, 2.0]), vjp=lambda g, x, o: g / x)
+    report = check_grads(np.log, np.array([-1.0, 2.0]), vjp=lambda g, o, x: g / x)
     assert report.status == "invalid"
 
 
@@ -443,9 +463,9 @@ def test_nonfinite_forward_marks_the_input_invalid():
     "kwargs, words",
     [
         ({}, "no rule to check"),
-        ({"vjp": lambda g, x, o: g, "mode": "fast"}, "mode='fast'"),
-        ({"vjp": lambda g, x, o: g, "method": "forward"}, "method='forward'"),
-        ({"vjp": lambda g, x, o: g, "wrt": (3,)}, "not an index"),
+        ({"vjp": lambda g, o, x: g, "mode": "fast"}, "mode='fast'"),
+        ({"vjp": lambda g, o, x: g, "method": "forward"}, "method='forward'"),
+        ({"vjp": lambda g, o, x: g, "wrt": (3,)}, "not an index"),
     ],
 )
 def test_misuse_raises_one_clear_error(kwargs, words):
@@ -455,15 +475,15 @@ def test_misuse_raises_one_clear_error(kwargs, words):
 
 def test_integer_input_in_wrt_is_refused():
     with pytest.raises(GradlabError, match="only real floating arrays"):
-        check_grads(lambda x, y: x * y, np.ones(2), np.arange(2), vjp=lambda g, x, y, o: (g * y, g * x), wrt=(1,))
+        check_grads(lambda x, y: x * y, np.ones(2), np.arange(2), vjp=lambda g, o, x, y: (g * y, g * x), wrt=(1,))
 
 
 @pytest.mark.parametrize("method", ["stencil", "central", "richardson", "complex"])
 def test_every_method_passes_correct_rules_and_catches_a_wrong_one(method):
     x = rng.uniform(0.5, 2.0, size=(2, 3))
-    good = check_grads(np.log, x, vjp=lambda g, x, o: g / x, jvp=lambda t, x, o: t[0] / x, method=method)
+    good = check_grads(np.log, x, vjp=lambda g, o, x: g / x, jvp=lambda t, o, x: t[0] / x, method=method)
     assert good.status == "pass", good.format()
-    bad = check_grads(np.log, x, vjp=lambda g, x, o: g / x**2, method=method)
+    bad = check_grads(np.log, x, vjp=lambda g, o, x: g / x**2, method=method)
     assert bad.status == "fail"
 
 
@@ -478,6 +498,6 @@ def test_adjoint_check_allows_float32_rules_that_cancel_internally():
     z = np.array([0.5, -1.0, 2.0], dtype=np.float32)
     report = check_grads(softmax, z, vjp=softmax_vjp, jvp=softmax_jvp, checks=("adj",))
     assert report.result("adj").status == "pass"
-    wrong = lambda t, z, out: 1.01 * softmax_jvp(t, z, out)  # noqa: E731
+    wrong = lambda t, out, z: 1.01 * softmax_jvp(t, out, z)  # noqa: E731
     report = check_grads(softmax, z, vjp=softmax_vjp, jvp=wrong, checks=("adj",))
     assert report.result("adj").status == "fail"

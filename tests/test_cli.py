@@ -137,10 +137,10 @@ defvjp(raises, lambda g, ans, x: g)
 
 wrong_count = op("wrong_count", lambda x, y: x * y, spec={
     "shape": "(),()->()", "inputs": [{"name": "x", "domain": "real"}, {"name": "y", "domain": "real"}]})
-wrong_count.vjp_joint = lambda g, x, y, out: (g * y,)
+wrong_count.vjp_joint = lambda g, out, x, y: (g * y,)
 
 returns_none = op("returns_none", lambda x: 3 * x, spec=SPEC)
-returns_none.vjp_joint = lambda g, x, out: None
+returns_none.vjp_joint = lambda g, out, x: None
 
 nan_always = op("nan_always", lambda x: x * np.nan, spec=SPEC)
 defvjp(nan_always, lambda g, ans, x: g)

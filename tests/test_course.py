@@ -244,7 +244,7 @@ def _batchnorm(x, gamma, beta, eps=1e-5):
     return gamma * (x - mu) / np.sqrt(var + eps) + beta
 
 
-def _batchnorm_vjp(g, x, gamma, beta, out, eps=1e-5, bug=False):
+def _batchnorm_vjp(g, out, x, gamma, beta, eps=1e-5, bug=False):
     std = np.sqrt(x.var(axis=0) + eps)
     xhat = (x - x.mean(axis=0)) / std
     dxhat = g * gamma

@@ -258,10 +258,10 @@ def test_the_other_class_conventions_and_a_ufunc_op_are_recognised(tmp_path):
             def compute(self, a, b):
                 return a * b
 
-            def vjp(self, g, a, b, out):
+            def vjp(self, g, out, a, b):
                 return g * b, g * a
 
-            def jvp(self, tangents, a, b, out):
+            def jvp(self, tangents, out, a, b):
                 return tangents[0] * b + a * tangents[1]
 
         class Model:

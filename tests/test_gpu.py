@@ -44,7 +44,7 @@ def test_a_wrong_rule_fails_on_cuda_as_on_numpy():
 
     x = np.random.default_rng(0).normal(size=(64, 33))
 
-    def wrong(g, x, out):
+    def wrong(g, out, x):
         grad = g * (1 - out**2)
         grad[5, 7] *= 1.02
         return grad
@@ -59,6 +59,6 @@ def test_projected_mode_on_ten_million_elements():
     import cupy
 
     x = cupy.asarray(np.random.default_rng(1).normal(size=10_000_000))
-    report = check_grads(cupy.tanh, x, vjp=lambda g, x, o: g * (1 - o * o), jvp=lambda t, x, o: t[0] * (1 - o * o))
+    report = check_grads(cupy.tanh, x, vjp=lambda g, o, x: g * (1 - o * o), jvp=lambda t, o, x: t[0] * (1 - o * o))
     assert report.status == "pass", report.format()
     assert report.mode == "projected"

@@ -33,8 +33,8 @@ def test_correct_elementwise_rules_pass(name, x):
     report = check_grads(
         f,
         x,
-        vjp=lambda g, x, o: (g * dfdx(x, o)).astype(x.dtype),
-        jvp=lambda t, x, o: (t[0] * dfdx(x, o)).astype(x.dtype),
+        vjp=lambda g, o, x: (g * dfdx(x, o)).astype(x.dtype),
+        jvp=lambda t, o, x: (t[0] * dfdx(x, o)).astype(x.dtype),
     )
     assert report.status == "pass", report.format()
 
@@ -47,7 +47,7 @@ def test_one_wrong_element_is_caught_and_located(name, x, data):
     if abs(float(d.reshape(-1)[where])) < 1e-2:
         return  # a 10% error on a tiny derivative is below float32 resolution of the others
 
-    def vjp(g, x, o):
+    def vjp(g, o, x):
         out = (g * dfdx(x, o)).astype(x.dtype)
         out.reshape(-1)[where] *= 1.1
         return out
@@ -83,18 +83,18 @@ def unbroadcast(g, shape):
 def test_broadcasting_multiply_passes_and_a_missing_reduction_fails(pair):
     a, b = pair
 
-    def vjp(g, a, b, out):
+    def vjp(g, out, a, b):
         return unbroadcast(g * b, a.shape).astype(a.dtype), unbroadcast(g * a, b.shape).astype(b.dtype)
 
-    def jvp(t, a, b, out):
+    def jvp(t, out, a, b):
         return (t[0] * b + a * t[1]).astype(out.dtype)
 
     assert check_grads(multiply, a, b, vjp=vjp, jvp=jvp).status == "pass"
     out_shape = np.broadcast_shapes(a.shape, b.shape)
     if b.shape != out_shape:
 
-        def no_reduction(g, a, b, out):
-            return vjp(g, a, b, out)[0], (g * a).astype(b.dtype)
+        def no_reduction(g, out, a, b):
+            return vjp(g, out, a, b)[0], (g * a).astype(b.dtype)
 
         report = check_grads(multiply, a, b, vjp=no_reduction)
         assert report.status == "fail"
@@ -111,10 +111,10 @@ def test_a_smooth_op_is_never_reported_as_not_differentiable(z):
     """Summed smooth curvature over many outputs must not look like a kink (softmax's Jacobian
     columns sum to zero, so their projections are small while each entry is curved)."""
 
-    def vjp(g, z, out):
+    def vjp(g, out, z):
         return (out * (g - (g * out).sum(axis=-1, keepdims=True))).astype(z.dtype)
 
-    def jvp(t, z, out):
+    def jvp(t, out, z):
         return (out * (t[0] - (t[0] * out).sum(axis=-1, keepdims=True))).astype(z.dtype)
 
     report = check_grads(softmax, z, vjp=vjp, jvp=jvp)
@@ -127,7 +127,7 @@ def test_projected_mode_agrees_with_full_mode(name, x, data):
     with it: a correct rule passes in both modes, one wrong entry fails both and is located."""
     f, dfdx = UNARY[name]
 
-    def vjp(g, x, o):
+    def vjp(g, o, x):
         return g * dfdx(x, o)
 
     for mode in ("full", "projected"):
@@ -137,7 +137,7 @@ def test_projected_mode_agrees_with_full_mode(name, x, data):
     if not d[where] > max(1e-2 * d.max(), 1e-6):
         return  # the projection's tolerance grows with the whole derivative's norm
 
-    def wrong(g, x, o):
+    def wrong(g, o, x):
         out = g * dfdx(x, o)
         out.reshape(-1)[where] *= 1.1
         return out

@@ -86,11 +86,11 @@ def test_a_wrong_function_fails_with_its_shrunk_inputs(pytester: pytest.Pytester
         inputs = hnp.arrays(np.float64, hnp.array_shapes(max_dims=2), elements=st.floats(-2, 2))
 
         def test_right(gradcheck):
-            report = gradcheck(square, inputs, vjp=lambda g, x, out: 2 * g * x, max_examples=20)
+            report = gradcheck(square, inputs, vjp=lambda g, out, x: 2 * g * x, max_examples=20)
             assert report.passed
 
         def test_wrong(gradcheck):
-            gradcheck(square, inputs, vjp=lambda g, x, out: g * x)
+            gradcheck(square, inputs, vjp=lambda g, out, x: g * x)
         """
     )
     result = pytester.runpytest()

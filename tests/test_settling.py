@@ -27,31 +27,31 @@ def _inv_case():
     return u @ np.diag([1.0, 1.0, 1.0, 1e-6]) @ v.T
 
 
-def _inv_vjp(g, a, out):
+def _inv_vjp(g, out, a):
     return -out.T @ g @ out.T
 
 
-def _inv_jvp(t, a, out):
+def _inv_jvp(t, out, a):
     return -out @ t[0] @ out
 
 
 HARD = {
     # (forward, right VJP, wrong VJP, input): right rules a fixed step calls wrong
-    "log at 1e-9": (np.log, lambda g, x, o: g / x, lambda g, x, o: 1.01 * g / x, np.array([1e-9, 0.5, 3e-12])),
+    "log at 1e-9": (np.log, lambda g, o, x: g / x, lambda g, o, x: 1.01 * g / x, np.array([1e-9, 0.5, 3e-12])),
     "tanh(x / 1e-4)": (
         lambda x: np.tanh(x / 1e-4),
-        lambda g, x, o: g * (1 - o**2) / 1e-4,
-        lambda g, x, o: g * (1 - o**2) / 1.01e-4,
+        lambda g, o, x: g * (1 - o**2) / 1e-4,
+        lambda g, o, x: g * (1 - o**2) / 1.01e-4,
         np.array([2e-4, -1e-4, 3e-5]),
     ),
     "sin on its period": (
         np.sin,
-        lambda g, x, o: g * np.cos(x),
-        lambda g, x, o: -g * np.cos(x),
+        lambda g, o, x: g * np.cos(x),
+        lambda g, o, x: -g * np.cos(x),
         np.array([ALIASED, 3 * ALIASED, 0.3]),
     ),
-    "exp near overflow": (np.exp, lambda g, x, o: g * o, lambda g, x, o: 1.01 * g * o, np.array([700.0, 705.0, 1.0])),
-    "inverse, cond 1e6": (np.linalg.inv, _inv_vjp, lambda g, a, o: -o @ g @ o, _inv_case()),
+    "exp near overflow": (np.exp, lambda g, o, x: g * o, lambda g, o, x: 1.01 * g * o, np.array([700.0, 705.0, 1.0])),
+    "inverse, cond 1e6": (np.linalg.inv, _inv_vjp, lambda g, o, a: -o @ g @ o, _inv_case()),
 }
 
 
@@ -67,14 +67,14 @@ def test_right_rules_at_hard_inputs_pass_and_wrong_ones_still_fail(name, mode):
 
 def test_the_quick_look_still_costs_two_evaluations_where_the_rule_agrees():
     x = np.linspace(-2.0, 2.0, 300)
-    report = check_grads(np.tanh, x, vjp=lambda g, x, out: g * (1 - out**2), mode="projected", checks=("rev",))
+    report = check_grads(np.tanh, x, vjp=lambda g, out, x: g * (1 - out**2), mode="projected", checks=("rev",))
     assert report.passed and report.evaluations == 2
 
 
 SUBNORMAL = np.array([1e-320, 4.0])
 
 
-def _sqrt_vjp(g, x, out):
+def _sqrt_vjp(g, out, x):
     return g / (2 * out)
 
 
@@ -87,7 +87,7 @@ def test_a_derivative_no_step_resolves_is_undecided_never_failed(mode):
     text = report.format()
     assert "undecided" in text and "FAILED" not in text
     # a wrong rule there cannot be told from a right one either: undecided, not a pass
-    wrong = check_grads(np.sqrt, SUBNORMAL, vjp=lambda g, x, out: 2 * _sqrt_vjp(g, x, out), mode=mode)
+    wrong = check_grads(np.sqrt, SUBNORMAL, vjp=lambda g, out, x: 2 * _sqrt_vjp(g, out, x), mode=mode)
     assert wrong.status in ("undecided", "fail")
     assert wrong.status != "pass"
 
@@ -96,7 +96,7 @@ def test_the_complex_step_decides_where_the_user_allows_it():
     x = np.array([1e-300, 4.0])
     assert check_grads(np.sqrt, x, vjp=_sqrt_vjp).status == "undecided"
     assert check_grads(np.sqrt, x, vjp=_sqrt_vjp, complex_safe=True).status == "pass"
-    wrong = check_grads(np.sqrt, x, vjp=lambda g, x, out: 1.5 * _sqrt_vjp(g, x, out), complex_safe=True)
+    wrong = check_grads(np.sqrt, x, vjp=lambda g, out, x: 1.5 * _sqrt_vjp(g, out, x), complex_safe=True)
     assert wrong.status == "fail"
     # a forward that refuses complex input leaves the real search's verdict standing
     report = check_grads(lambda x: np.sqrt(x + np.floor(0 * x)), x, vjp=_sqrt_vjp, complex_safe=True)
@@ -128,11 +128,11 @@ def test_the_gradcheck_fixture_warns_on_undecided_examples(gradcheck):
 
 def test_inputs_with_nan_and_inf_are_checked_on_their_finite_part():
     x = np.array([1.0, np.inf, -2.0, np.nan])
-    right = check_grads(np.square, x, vjp=lambda g, x, o: 2 * g * x, jvp=lambda t, x, o: 2 * t[0] * x)
+    right = check_grads(np.square, x, vjp=lambda g, o, x: 2 * g * x, jvp=lambda t, o, x: 2 * t[0] * x)
     assert right.status == "pass", right.format()
     assert any("[1] = inf" in line and "[3] = nan" in line for line in right.left_out)
     assert "left out of the check" in right.format()
-    wrong = check_grads(np.square, x, vjp=lambda g, x, o: 3 * g * x)
+    wrong = check_grads(np.square, x, vjp=lambda g, o, x: 3 * g * x)
     assert wrong.status == "fail"
     assert {m.index for m in wrong.result("rev").mismatches} == {(0,), (2,)}
 
@@ -146,20 +146,20 @@ def test_a_softmax_over_masked_logits_passes():
 
     report = check_grads(
         softmax, z,
-        vjp=lambda g, z, o: o * (g - (g * o).sum(-1, keepdims=True)),
-        jvp=lambda t, z, o: o * (t[0] - (t[0] * o).sum(-1, keepdims=True)),
+        vjp=lambda g, o, z: o * (g - (g * o).sum(-1, keepdims=True)),
+        jvp=lambda t, o, z: o * (t[0] - (t[0] * o).sum(-1, keepdims=True)),
     )  # fmt: skip
     assert report.status == "pass", report.format()
 
 
 def test_finite_inputs_outside_the_domain_are_still_invalid():
-    report = check_grads(np.log, np.array([1.0, -1.0]), vjp=lambda g, x, o: g / x)
+    report = check_grads(np.log, np.array([1.0, -1.0]), vjp=lambda g, o, x: g / x)
     assert report.status == "invalid"
 
 
 def test_a_nan_from_the_rule_is_listed_first_in_the_mismatch_table():
     x = np.array([0.5, 2.0, 0.1, 0.2, 0.3, 0.4])
-    report = check_grads(np.sin, x, vjp=lambda g, x, o: g * np.cos(x) * np.where(x > 1, np.nan, 1.0))
+    report = check_grads(np.sin, x, vjp=lambda g, o, x: g * np.cos(x) * np.where(x > 1, np.nan, 1.0))
     rev = report.result("rev")
     assert rev.status == "fail" and rev.mismatch_count == 1
     assert rev.mismatches[0].index == (1,) and np.isnan(rev.mismatches[0].analytic)
@@ -167,7 +167,7 @@ def test_a_nan_from_the_rule_is_listed_first_in_the_mismatch_table():
 
 
 def test_a_complex_output_is_refused_with_the_way_out():
-    report = check_grads(lambda x: x * (1 + 1j), np.array([0.5, 2.0]), vjp=lambda g, x, o: g)
+    report = check_grads(lambda x: x * (1 + 1j), np.array([0.5, 2.0]), vjp=lambda g, o, x: g)
     assert report.status == "fail"
     assert "complex outputs are not supported yet" in report.format()
     assert report.result("rev") is None  # never compared with its imaginary part dropped
@@ -201,7 +201,7 @@ def test_undecided_ops_are_skipped_in_junit_and_counted_in_json():
 def test_a_kink_inside_the_default_stencil_but_off_the_point_is_settled_smooth(x0):
     # the default step (7.4e-4) straddles relu's kink at 0; smaller steps do not: a pass, not undecided
     x = np.array([x0, 1.0, -2.0])
-    report = check_grads(lambda x: np.maximum(0, x), x, vjp=lambda g, x, out: g * (x > 0))
+    report = check_grads(lambda x: np.maximum(0, x), x, vjp=lambda g, out, x: g * (x > 0))
     assert report.status == "pass", report.format()
 
 
@@ -213,7 +213,7 @@ def test_a_rules_rounding_far_below_its_largest_value_is_not_a_failure():
     a = np.array([[30.0, 2.0, 0.0], [0.0, -20.0, 1.0], [0.0, 0.0, 50.0]])
 
     def rule(scale):
-        def vjp(g, a, out):
+        def vjp(g, out, a):
             cot = g * out * np.linalg.inv(a).T
             cot[0, 2] += scale * np.max(np.abs(cot))
             return cot

@@ -60,11 +60,11 @@ def _unbroadcast(g, shape):
     return g.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
 
 
-def scaled_exp_vjp(g, x, y, out):
+def scaled_exp_vjp(g, out, x, y):
     return _unbroadcast(g * np.exp(y), x.shape), _unbroadcast(g * out, y.shape)
 
 
-def scaled_exp_jvp(tangents, x, y, out):
+def scaled_exp_jvp(tangents, out, x, y):
     tx, ty = tangents
     return tx * np.exp(y) + ty * out
 

@@ -95,7 +95,7 @@ def call_vjp(
     names: Sequence[str],
     strict: bool = True,
 ) -> Call:
-    """Call ``vjp(g, *inputs, out)`` and normalise its result to one array per ``wrt`` input."""
+    """Call ``vjp(g, out, *inputs)`` and normalise its result to one array per ``wrt`` input."""
     args = [cotangent, out, *inputs]
     passed = _copies(xp, args) if strict else args
     try:
@@ -125,7 +125,7 @@ def call_jvp(
     names: Sequence[str],
     strict: bool = True,
 ) -> Call:
-    """Call ``jvp(tangents, *inputs, out)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
+    """Call ``jvp(tangents, out, *inputs)``; ``tangents`` holds ``None`` for undifferentiated inputs."""
     passed_tangents = _copies(xp, tangents) if strict else list(tangents)
     args = [out, *inputs]
     passed = _copies(xp, args) if strict else args

@@ -8,11 +8,11 @@
 
    - ``gradient(self, out_grad, node)`` (needle): run in the op's own framework, on its Tensors
      (:mod:`gradlab.cli.frameworks`), or with a stand-in node of NumPy arrays when there is none;
-   - ``vjp(self, g, *arrays, out)``;
+   - ``vjp(self, g, out, *arrays)``;
    - ``backward(self, g, *arrays)`` or ``backward(self, g)`` (called right after ``forward``,
      so a layer may keep what it needs on ``self``).
 
-   An optional forward-mode rule is ``jvp(self, tangents, *arrays, out)``. The reverse rule returns
+   An optional forward-mode rule is ``jvp(self, tangents, out, *arrays)``. The reverse rule returns
    one array or a tuple (one gradient per array). Non-array parameters belong to the constructor,
    drawn by their names (``scalar``, ``axes``, ``shape``: :mod:`gradlab.cli.classes`). A class attribute ``spec``
    (a table in the schema of ``specs/*.toml``) pins its spec. Base classes whose methods only
@@ -98,13 +98,13 @@ def course_op(name: str, forward: Callable[..., Any], backward: Any, forward_nam
     def fwd(*xs: Any, **params: Any) -> Any:
         return as_array(call(xs, params)[0], xs)
 
-    def vjp(g: Any, *args: Any, **params: Any) -> Any:
-        grads = backward(g, call(args[:-1], params)[1])
-        if flat is None or params.get(f"{flat}.rank") != 3 or args[arrays.index(flat)].ndim != 2:
+    def vjp(g: Any, out: Any, *xs: Any, **params: Any) -> Any:
+        grads = backward(g, call(xs, params)[1])
+        if flat is None or params.get(f"{flat}.rank") != 3 or xs[arrays.index(flat)].ndim != 2:
             return grads
         # x went in as (n, a, d / a): its gradient must come back so, then it is compared as (n, d)
         i = arrays.index(flat)
-        x = args[i]
+        x = xs[i]
         split = conventions.split_features(x)
         got = grads[i] if isinstance(grads, (tuple, list)) and len(arrays) > 1 else grads
         if getattr(got, "shape", None) != split.shape:
@@ -131,7 +131,7 @@ def loss_op(name: str, loss: Callable[..., Any], shown: str) -> tuple:
     def fwd(x: Any, y: Any) -> Any:
         return as_array(call(x, y)[0], (x,), cast=True)
 
-    def vjp(g: Any, x: Any, y: Any, out: Any) -> Any:
+    def vjp(g: Any, out: Any, x: Any, y: Any) -> Any:
         dx = call(x, y)[1]
         return (g * dx if isinstance(dx, (np.ndarray, np.generic)) else dx), None
 
@@ -183,7 +183,7 @@ def first_call(op: Op, spec: Spec) -> None:
             xs.append(rng.uniform(max(low, -2.0), min(high, 2.0), size=shape))
     try:
         out = op(*xs)
-        grads = None if out is None else op.vjp(np.ones_like(out), *xs, out=out)
+        grads = None if out is None else op.vjp(np.ones_like(out), out, *xs)
     except NotImplementedError as exc:
         raise Unfinished(f"{op.name} raises NotImplementedError: not written yet") from exc
     except Unfinished:

@@ -1,7 +1,7 @@
 """Homework op classes: made with their constructor parameters, run in their own framework.
 
 A class with ``compute(self, *arrays)`` (or ``forward``) and ``gradient(self, out_grad, node)`` (or
-``vjp(self, g, *arrays, out)``, or ``backward(self, g, ...)``) is one op. Its constructor parameters
+``vjp(self, g, out, *arrays)``, or ``backward(self, g, ...)``) is one op. Its constructor parameters
 are drawn per example from their names (:data:`~gradlab.cli.conventions.CONSTRUCTOR_PARAMS`:
 ``scalar``, ``axes``, ``shape``...), so ``AddScalar(scalar)`` or ``Reshape(shape)`` are checked
 without a change to graded code; a parameter gradlab cannot choose keeps its default, or is named
@@ -133,19 +133,18 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             return as_array(framework.forward(op, forward_name, xs), xs)
         return as_array(getattr(op, forward_name)(*xs), xs)
 
-    def vjp(g: Any, *args: Any, **params: Any) -> Any:
-        *xs, out = args
+    def vjp(g: Any, out: Any, *xs: Any, **params: Any) -> Any:
         op = make(params, xs)
         if framework is not None:
             return framework.vjp(op, forward_name, g, xs, out)
         rule = getattr(op, reverse)
         if reverse == "vjp":
-            return rule(g, *xs, out)
+            return rule(g, out, *xs)
         getattr(op, forward_name)(*xs)  # a layer may keep what its backward needs on self
         return rule(g, *xs) if takes_arrays else rule(g)
 
-    def jvp(tangents: Any, *args: Any, **params: Any) -> Any:
-        return make(params, args[:-1]).jvp(tangents, *args)
+    def jvp(tangents: Any, out: Any, *xs: Any, **params: Any) -> Any:
+        return make(params, xs).jvp(tangents, out, *xs)
 
     result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=tuple(arrays))
     result.framework = framework  # type: ignore[attr-defined]  (read by discover for the report)

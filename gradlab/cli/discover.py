@@ -101,7 +101,7 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
         raise DiscoveryError(
             f"{text}: nothing to check: no op found at the module's top level. gradlab recognises three styles:"
             " ops made with gradlab.ops.op and defvjp/defjvp; classes with compute(self, *arrays) or"
-            " forward(self, *arrays) and gradient(self, out_grad, node), vjp(self, g, *arrays, out) or"
+            " forward(self, *arrays) and gradient(self, out_grad, node), vjp(self, g, out, *arrays) or"
             " backward(self, g, *arrays); and course layer pairs foo_forward(x, ...) -> (out, cache) with"
             " foo_backward(dout, cache) -> grads, or foo_loss(x, y) -> (loss, dx). Define one of them in the module."
         )

@@ -7,6 +7,7 @@ failure or crash never stops the others.
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -81,17 +82,12 @@ def check_example(
     def forward(*xs: Any) -> Any:
         return op(*xs, **params)
 
-    def vjp(g: Any, *args: Any) -> Any:
-        return op.vjp(g, *args[:-1], out=args[-1], **params)
-
-    def jvp(tangents: Any, *args: Any) -> Any:
-        return op.jvp(tangents, *args[:-1], out=args[-1], **params)
-
+    # an op's own vjp(g, out, *inputs) and jvp(tangents, out, *inputs) are whole-function rules
     return check_grads(
         forward,
         *to_device(example, device),
-        vjp=vjp if op.has_vjp else None,
-        jvp=jvp if op.has_jvp else None,
+        vjp=functools.partial(op.vjp, **params) if op.has_vjp else None,
+        jvp=functools.partial(op.jvp, **params) if op.has_jvp else None,
         wrt=spec.wrt,
         mode=mode,
         rtol=tol.rtol if tol else None,

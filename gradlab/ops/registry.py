@@ -19,6 +19,12 @@ forward returns ``(out, saved)`` (a tuple of arrays), calling the op still retur
 its rules receive ``saved=`` as a keyword. The training core passes the forward's own ``saved``;
 a check without one (``Op.vjp`` / ``Op.jvp`` called with inputs only) runs the forward to get it,
 so the rules are always checked the way they are used.
+
+Every rule takes the cotangent (or tangent) first, then the output, then the inputs, then the
+keyword params: the per-argument rules above, the whole-op rules ``vjp_joint(g, out, *inputs,
+**params)`` and ``jvp_joint(tangents, out, *inputs, **params)`` of ops written in other styles,
+and :meth:`Op.vjp` / :meth:`Op.jvp` themselves, which are whole-function rules for
+:func:`~gradlab.check.grads.check_grads` (``vjp=op.vjp``).
 """
 
 from __future__ import annotations
@@ -53,8 +59,8 @@ class Op:
     vjp_rules: tuple[Rule | None, ...] | None = None
     jvp_rules: tuple[Rule | None, ...] | None = None
     # whole-op rules, for ops written in other styles (a course's backward returning every
-    # gradient at once): ``vjp_joint(g, *inputs, out, **params) -> cotangents`` and
-    # ``jvp_joint(tangents, *inputs, out, **params) -> tangent``, checked verbatim (no unbroadcast)
+    # gradient at once): ``vjp_joint(g, out, *inputs, **params) -> cotangents`` and
+    # ``jvp_joint(tangents, out, *inputs, **params) -> tangent``, checked verbatim (no unbroadcast)
     vjp_joint: Callable[..., Any] | None = None
     jvp_joint: Callable[..., Any] | None = None
     linear: bool = False
@@ -114,22 +120,23 @@ class Op:
     def vjp(
         self,
         g: Array,
-        *inputs: Any,
         out: Array,
+        *inputs: Any,
         needed: Sequence[bool] | None = None,
         saved: tuple[Array, ...] | None = None,
         **params: Any,
     ) -> tuple[Array | None, ...]:
         """Cotangents of every input (``None`` for the undifferentiated ones, and for those that
-        ``needed`` marks False: their rules are not run). ``saved``: what the forward saved, for
-        an op that ``saves`` (run again when not given)."""
-        return self.pull(g, inputs, out, needed, saved, params)
+        ``needed`` marks False: their rules are not run), in the order of a whole-function rule:
+        ``op.vjp`` is itself a ``vjp=`` for :func:`~gradlab.check.grads.check_grads`. ``saved``:
+        what the forward saved, for an op that ``saves`` (run again when not given)."""
+        return self.pull(g, out, inputs, needed, saved, params)
 
     def pull(
         self,
         g: Array,
-        inputs: Sequence[Any],
         out: Array,
+        inputs: Sequence[Any],
         needed: Sequence[bool] | None,
         saved: tuple[Array, ...] | None,
         params: Mapping[str, Any],
@@ -137,7 +144,7 @@ class Op:
         """:meth:`vjp` with its arguments as the training core stores them (no packing into
         ``*inputs`` and ``**params`` at every node of every step)."""
         if self.vjp_joint is not None:
-            return self.vjp_joint(g, *inputs, out, **params)
+            return self.vjp_joint(g, out, *inputs, **params)
         if self.vjp_rules is None:
             raise GradlabError(f"op {self.name!r} has no VJP: add one with defvjp")
         if self.saves:
@@ -163,15 +170,15 @@ class Op:
     def jvp(
         self,
         tangents: tuple[Array | None, ...],
-        *inputs: Any,
         out: Array,
+        *inputs: Any,
         saved: tuple[Array, ...] | None = None,
         **params: Any,
     ) -> Array:
-        """The output tangent for input tangents (``None`` for inputs held fixed); ``saved`` as
-        for :meth:`vjp`."""
+        """The output tangent for input tangents (``None`` for inputs held fixed), in the order of
+        a whole-function rule (``op.jvp`` is a ``jvp=``); ``saved`` as for :meth:`vjp`."""
         if self.jvp_joint is not None:
-            return self.jvp_joint(tangents, *inputs, out, **params)
+            return self.jvp_joint(tangents, out, *inputs, **params)
         xp = ns(out)
         if self.linear:
             # the JVP of a linear op is the op itself, applied to the tangents of the arguments it

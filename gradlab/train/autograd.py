@@ -260,7 +260,7 @@ def _pullback(root: Tensor, cotangent: Array) -> tuple[dict[int, Array], list[Te
     while pending:
         node = heapq.heappop(pending)[1]
         needed = node.needed
-        cotangents = node.op.pull(adjoints[id(node)], node.arrays, node.data, needed, node.saved, node.params)  # type: ignore[union-attr]
+        cotangents = node.op.pull(adjoints[id(node)], node.data, node.arrays, needed, node.saved, node.params)  # type: ignore[union-attr]
         for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
             if not need or cot is None:
                 continue
@@ -306,6 +306,6 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Arr
             continue
         arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
         inputs_tangents = tuple(tangent_of.get(id(a)) if isinstance(a, Tensor) else None for a in node.inputs)
-        tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, saved=node.saved, **node.params)
+        tangent_of[id(node)] = node.op.jvp(inputs_tangents, node.data, *arrays, saved=node.saved, **node.params)
     xp = backend.namespace(out.data)
     return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))

@@ -41,8 +41,7 @@ def module_op(name: str, build: Callable[[Any], Any], loss: bool = False) -> Op:
         with autograd.no_grad():
             return call(module, autograd.Tensor(x), rest).data
 
-    def vjp_joint(g: Array, x: Array, *rest: Array) -> tuple[Array | None, ...]:
-        rest = rest[:-1]  # the forward's output
+    def vjp_joint(g: Array, out: Array, x: Array, *rest: Array) -> tuple[Array | None, ...]:
         module, params = run(rest)
         leaf = autograd.Tensor(x, requires_grad=True)
         adjoints = autograd.backpropagate(call(module, leaf, rest), g)
@@ -50,8 +49,7 @@ def module_op(name: str, build: Callable[[Any], Any], loss: bool = False) -> Op:
         grads = [adjoints.get(id(t), xp.zeros_like(t.data)) for t in (leaf, *params)]
         return (grads[0], None, *grads[1:]) if loss else tuple(grads)
 
-    def jvp_joint(tangents: tuple[Array | None, ...], x: Array, *rest: Array) -> Array:
-        rest = rest[:-1]
+    def jvp_joint(tangents: tuple[Array | None, ...], out: Array, x: Array, *rest: Array) -> Array:
         module, params = run(rest)
         xp = backend.namespace(x)
         primals = [x, *(p.data for p in params)]
