@@ -123,8 +123,14 @@ def test_keyword_arguments_reach_the_forward_and_the_rules_and_are_never_differe
 def test_assert_grad_close_takes_every_option_of_check_grads():
     x = np.array([0.2, 0.4, 0.8])
     report = assert_grad_close(
-        lambda x: np.log1p(x), x, vjp=lambda g, out, x: g / (1 + x), name="log1p", names=["t"], checks=("rev",),
-        probes=3, mode="projected",
+        lambda x: np.log1p(x),
+        x,
+        vjp=lambda g, out, x: g / (1 + x),
+        name="log1p",
+        names=["t"],
+        checks=("rev",),
+        probes=3,
+        mode="projected",
     )
     assert report.name == "log1p" and report.input_names == ["t"]
     assert {r.check for r in report.results} == {"rev"}
@@ -148,3 +154,18 @@ def test_registry_rules_and_check_grads_rules_share_the_convention():
     x = np.array([0.5, -1.5])
     rule = op.vjp_rules[0]
     assert check_grads(op, x, vjp=rule).passed  # the same callable, the same order
+
+
+def test_a_homework_class_in_the_old_order_still_checks(tmp_path):
+    import subprocess
+    import sys
+
+    module = tmp_path / "old_square.py"
+    module.write_text(
+        "class Square:\n"
+        "    def forward(self, x):\n        return x * x\n"
+        "    def vjp(self, g, x, out):\n        return 2 * g * x\n"
+    )
+    run = subprocess.run([sys.executable, "-m", "gradlab", "check", str(module), "--examples", "5"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -36,8 +36,9 @@ from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
 from gradlab.check.rev import check_rev
 from gradlab.check.rounding import vjp_rounding
+from gradlab.check.rule_order import reordered
 from gradlab.check.sampling import Sampler
-from gradlab.check.structured import Structured, reordered
+from gradlab.check.structured import Structured
 from gradlab.check.task import CHECKS, Task, input_names
 from gradlab.errors import GradlabError
 
@@ -156,15 +157,13 @@ def check_grads(
     if vjp is not None:  # a VJP wrong for a complex input: is it right in the other convention?
         _convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
     if order == 2:
-        report.results += second_order.check_second_order(problem, task, vjp, jvp)
+        report.results += second_order.check_second_order(check_grads, problem, task, vjp, jvp)
     if hvp is not None:
-        report.results += second_order.check_hvp(f, inputs, problem, task, vjp, hvp, kwargs)
+        report.results += second_order.check_hvp(check_grads, f, inputs, problem, task, vjp, hvp, kwargs)
     return report
 
 
-def _convention_hint(
-    report: GradCheckReport, problem: Structured, rerun: Callable[[str], GradCheckReport]
-) -> None:
+def _convention_hint(report: GradCheckReport, problem: Structured, rerun: Callable[[str], GradCheckReport]) -> None:
     """A VJP wrong for a complex input, right in the other convention: say so (a missing conjugate)."""
     complex_leaves = {leaf.path for leaf in problem.leaves if leaf.kind in ("complex", "holomorphic")}
     failed = [r for r in report.results if r.check == "rev" and r.status == "fail" and r.subject in complex_leaves]
@@ -202,13 +201,15 @@ def _structured(
         raise GradlabError(f"f must be callable, got {type(f).__name__}")
     leaves = [leaf for x in inputs for leaf in pytree.flatten(x)[0]]
     xp = backend.namespace(*leaves)
-    problem = Structured(xp, f, inputs, input_names(f, len(inputs), names), wrt, kwargs, convention, holomorphic, spaces)
-    if any(leaf.kind in ("complex", "holomorphic") and leaf.differentiated for leaf in problem.leaves):
-        if method == "complex" or complex_safe:
-            raise GradlabError(
-                "the complex step is a numerical method for real functions; with complex inputs use a real"
-                " method (stencil, central, richardson) and leave complex_safe off"
-            )
+    problem = Structured(
+        xp, f, inputs, input_names(f, len(inputs), names), wrt, kwargs, convention, holomorphic, spaces
+    )
+    complex_leaves = any(leaf.kind in ("complex", "holomorphic") and leaf.differentiated for leaf in problem.leaves)
+    if complex_leaves and (method == "complex" or complex_safe):
+        raise GradlabError(
+            "the complex step is a numerical method for real functions; with complex inputs use a real"
+            " method (stencil, central, richardson) and leave complex_safe off"
+        )
     return problem
 
 

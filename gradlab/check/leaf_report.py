@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+
 import numpy as np
 
 from gradlab.check.form import dtype_name
@@ -128,4 +129,3 @@ def _place_outputs(r: CheckResult, problem: Structured) -> None:
 
 def _text(index: tuple[int, ...]) -> str:
     return f"[{', '.join(map(str, index))}]" if index else ""
-

@@ -111,7 +111,9 @@ def flatten_like(value: Any, tree: Tree, path: str, what: str) -> list[Any]:
     kind = _kind(value)
     if kind == "leaf" or (kind == "dict") != (tree.kind == "dict"):
         shape = "a dict" if tree.kind == "dict" else f"a sequence of {len(tree.children)}"
-        raise StructureError(f"{what} for {path} is {type(value).__name__}, but {path} is {shape}: mirror its structure")
+        raise StructureError(
+            f"{what} for {path} is {type(value).__name__}, but {path} is {shape}: mirror its structure"
+        )
     if tree.kind == "dict":
         missing = [k for k in tree.keys if k not in value]
         extra = [k for k in value if k not in tree.keys]
@@ -125,9 +127,7 @@ def flatten_like(value: Any, tree: Tree, path: str, what: str) -> list[Any]:
     else:
         children = list(value.values()) if kind == "dict" else list(value)
         if len(children) != len(tree.children):
-            raise StructureError(
-                f"{what} for {path} has {len(children)} entries but {path} has {len(tree.children)}"
-            )
+            raise StructureError(f"{what} for {path} has {len(children)} entries but {path} has {len(tree.children)}")
     leaves: list[Any] = []
     for k, (child, sub) in enumerate(zip(children, tree.children, strict=True)):
         leaves += flatten_like(child, sub, path + _step(tree.kind, tree.keys, k), what)

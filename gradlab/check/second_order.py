@@ -1,18 +1,19 @@
 """Second order: the derivatives of the first-order rules, checked as first-order rules are.
 
 * ``order=2``: the VJP is a function ``G(g, *inputs)`` and the JVP a function ``H(t, *inputs)``;
-  their own VJP and JVP come from running them on gradlab Tensors (:mod:`gradlab.train.autograd`),
-  which works when ``f`` and the rules are written with ``gradlab.ops``. The ``rev2`` check compares
-  the VJP's VJP with numerical derivatives of ``G``, the ``fwd2`` check the JVP's JVP with those of
-  ``H``. A second-order term a rule leaves out (``out`` treated as a constant, a product rule half
-  done) shows as a wrong entry there.
+  their own VJP and JVP come from the framework they are written in
+  (:mod:`gradlab.check.differentiators`: gradlab's training core for ``f`` and rules written with
+  ``gradlab.ops``). The ``rev2`` check compares the VJP's VJP with numerical derivatives of ``G``,
+  the ``fwd2`` check the JVP's JVP with those of ``H``. A second-order term a rule leaves out
+  (``out`` treated as a constant, a product rule half done) shows as a wrong entry there.
 * ``hvp=``: a Hessian-vector product of a scalar ``f`` in SciPy's ``hessp(x, p, *args)``
   convention is the JVP of the gradient (the VJP at ``g = 1``) and, the Hessian being symmetric,
   its VJP too: the ``hvp`` check compares ``H u`` with numerical derivatives of the gradient along
   ``u``, the ``hsym`` check ``<v, H u>`` with ``<H v, u>``.
 
-Each runs :func:`~gradlab.check.grads.check_grads` on the first-order rule as a function, so the
-numerics, the tolerances, the step search and the report are the first order's.
+Each runs the first-order check (``check``: :func:`~gradlab.check.grads.check_grads`) on the
+first-order rule as a function, so the numerics, the tolerances, the step search and the report
+are the first order's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gradlab import backend
+from gradlab.check import pytree
+from gradlab.check.differentiators import Differentiator, registered
 from gradlab.check.results import CheckName, CheckResult
 from gradlab.errors import GradlabError
 
@@ -49,7 +52,9 @@ def _plain(problem: Structured, what: str) -> list[int]:
     or a non-array (second order does not take pytrees, complex values or spaces yet)."""
     for leaf in problem.leaves:
         if leaf.kind in ("complex", "holomorphic") or leaf.space is not None or "[" in leaf.path or "." in leaf.path:
-            raise GradlabError(f"{what} takes real arrays (no pytrees, complex values or spaces yet): {leaf.path} is not one")
+            raise GradlabError(
+                f"{what} takes real arrays (no pytrees, complex values or spaces yet): {leaf.path} is not one"
+            )
     return [leaf.position for leaf in problem.leaves if leaf.differentiated]
 
 
@@ -65,47 +70,39 @@ def _per_input(result: Any, n: int, diff: list[int]) -> list[Any]:
     raise GradlabError(f"the VJP returned {type(result).__name__}; expected one cotangent per input")
 
 
-def _runs_on_tensors(what: str, rule: Callable[..., Any], args: Sequence[Any]) -> None:
-    """Raise ``GradlabError`` unless ``rule`` (with ``f`` inside it) runs on gradlab Tensors and
-    returns Tensors: what order=2 differentiates. A rule of NumPy calls cannot be, and saying so is
-    the only honest verdict (a check would blame a rule that may well be right)."""
-    from gradlab.check import pytree
-    from gradlab.train.autograd import Tensor
-
-    tensors = [Tensor(a, requires_grad=True) if backend.is_array(a) else a for a in args]
-    result = _traced(what, lambda: rule(*tensors))
-    leaves = [leaf for leaf in pytree.flatten(result)[0] if leaf is not None]
-    if not leaves or not all(isinstance(leaf, Tensor) for leaf in leaves):
-        kinds = sorted({type(leaf).__name__ for leaf in leaves if not isinstance(leaf, Tensor)}) or ["nothing"]
-        raise GradlabError(
-            f"order=2 differentiates {what} by running it and f on gradlab Tensors; on Tensors it returned"
-            f" {', '.join(kinds)}, not Tensors: a NumPy call cut the graph. Write f and the rules with"
-            " gradlab.ops functions (gradlab.ops.cos(x), x @ w, x.sum(axis=0)) instead of NumPy calls"
-        )
-
-
-def _traced(what: str, run: Callable[[], Any]) -> Any:
-    from gradlab.train.autograd import Tensor
-
-    try:
-        return run()
-    except Exception as exc:  # a rule written with NumPy calls cannot run on Tensors: say how to fix it
-        if isinstance(exc, GradlabError):
-            raise
-        raise GradlabError(
-            f"order=2 differentiates {what} by running it and f on gradlab Tensors ({Tensor.__module__}.Tensor);"
-            f" it raised {type(exc).__name__}: {exc}. Write f and the rules with gradlab.ops functions"
-            " (gradlab.ops.cos(x), x @ w, x.sum(axis=0)) instead of NumPy calls"
-        ) from exc
+def _framework(what: str, rule: Callable[..., Any], args: Sequence[Any]) -> Differentiator:
+    """The differentiator whose traced values ``rule`` (with ``f`` inside it) runs on and returns;
+    raises ``GradlabError`` when none does: a rule of NumPy calls cannot be differentiated, and
+    saying so is the only honest verdict (a check would blame a rule that may well be right)."""
+    tried = []
+    for framework in registered():
+        lifted = [framework.lift(a) if backend.is_array(a) else a for a in args]
+        try:
+            result = rule(*lifted)
+        except Exception as exc:  # not written in this framework
+            tried.append(f"on {framework.name}'s values it raised {type(exc).__name__}: {exc}")
+            continue
+        leaves = [leaf for leaf in pytree.flatten(result)[0] if leaf is not None]
+        if leaves and all(framework.owns(leaf) for leaf in leaves):
+            return framework
+        kinds = sorted({type(leaf).__name__ for leaf in leaves if not framework.owns(leaf)}) or ["nothing"]
+        tried.append(f"on {framework.name}'s values it returned {', '.join(kinds)}: a NumPy call cut the graph")
+    raise GradlabError(
+        f"order=2 differentiates {what} in the framework it is written in, and none could: "
+        + ("; ".join(tried) or "no differentiator is installed")
+        + ". Write f and the rules with gradlab.ops functions (gradlab.ops.cos(x), x @ w, x.sum(axis=0))"
+        " instead of NumPy calls"
+    )
 
 
 def check_second_order(
-    problem: Structured, task: Task, vjp: Callable[..., Any] | None, jvp: Callable[..., Any] | None
+    check: Callable[..., Any],
+    problem: Structured,
+    task: Task,
+    vjp: Callable[..., Any] | None,
+    jvp: Callable[..., Any] | None,
 ) -> list[CheckResult]:
     """The ``rev2`` check of the VJP and the ``fwd2`` check of the JVP (those given)."""
-    from gradlab.check.grads import check_grads
-    from gradlab.train import autograd
-
     diff = _plain(problem, "order=2")
     f, kwargs = problem.f, problem.kwargs
     inputs = [leaf.value for leaf in problem.leaves]
@@ -117,47 +114,48 @@ def check_second_order(
         def first_vjp(g: Any, *xs: Any) -> tuple[Any, ...]:
             return tuple(_per_input(vjp(g, f(*xs, **kwargs), *xs, **kwargs), n, diff))
 
+        g0 = _probe(xp, out, task.seed + 1)
+        framework = _framework("the VJP", first_vjp, [g0, *inputs])
+
         def vjp_of_vjp(w: Any, _: Any, g: Array, *xs: Any) -> tuple[Any, ...]:
             ws = w if isinstance(w, tuple) else (w,)
 
-            def scalar(gt: Any, *dt: Any) -> Any:
+            def scalar(gt: Any, *dt: Any) -> Any:  # <w, G(g, x)>: its gradient is G's VJP at w
                 full = list(xs)
                 for p, t in zip(diff, dt, strict=True):
                     full[p] = t
-                terms = [(c * wk).sum() for c, wk in zip(first_vjp(gt, *full), ws, strict=True)
-                         if isinstance(c, autograd.Tensor)]  # fmt: skip
-                total = terms[0] if terms else autograd.Tensor(xp.zeros((), dtype=g.dtype), requires_grad=True)
+                terms = [(c * wk).sum() for c, wk in zip(first_vjp(gt, *full), ws, strict=True) if framework.owns(c)]
+                total = terms[0]
                 for term in terms[1:]:
                     total = total + term
                 return total
 
-            _, pullback = _traced("the VJP", lambda: autograd.vjp(scalar, [g, *(xs[p] for p in diff)]))
-            grads = _traced("the VJP", lambda: pullback(xp.ones((), dtype=g.dtype)))
+            grads = framework.grad(scalar, [g, *(xs[p] for p in diff)])
             full_grads: list[Any] = [None] * n
             for p, d in zip(diff, grads[1:], strict=True):
                 full_grads[p] = d
             return (grads[0], *full_grads)
 
-        g0 = _probe(xp, out, task.seed + 1)
-        _runs_on_tensors("the VJP", first_vjp, [g0, *inputs])
-        inner = check_grads(
+        inner = check(
             first_vjp, g0, *inputs, vjp=vjp_of_vjp, wrt=(0, *(p + 1 for p in diff)), checks=("rev", "form"),
             name=f"{task.name} VJP", names=["g", *names], **_options(task),
         )  # fmt: skip
         results += _renamed(inner.results, "order2-vjp", "the VJP (order 2)")
     if jvp is not None:
+        k = len(diff)
 
         def first_jvp(*ts_and_xs: Any) -> Any:
-            ts, xs = ts_and_xs[: len(diff)], ts_and_xs[len(diff) :]
+            ts, xs = ts_and_xs[:k], ts_and_xs[k:]
             tangents: list[Any] = [None] * n
             for p, t in zip(diff, ts, strict=True):
                 tangents[p] = t
             return jvp(tuple(tangents), f(*xs, **kwargs), *xs, **kwargs)
 
-        def jvp_of_jvp(tangents: Sequence[Any], _: Any, *ts_and_xs: Any) -> Any:
-            k = len(diff)
-            moving = list(range(k)) + [k + p for p in diff]
+        t0 = [_probe(xp, inputs[p], task.seed + 2 + p) for p in diff]
+        jvp_framework = _framework("the JVP", first_jvp, [*t0, *inputs])
+        moving = list(range(k)) + [k + p for p in diff]
 
+        def jvp_of_jvp(tangents: Sequence[Any], _: Any, *ts_and_xs: Any) -> Any:
             def traced(*moved: Any) -> Any:
                 full = list(ts_and_xs)
                 for j, m in zip(moving, moved, strict=True):
@@ -166,20 +164,18 @@ def check_second_order(
 
             primals = [ts_and_xs[j] for j in moving]
             directions = [tangents[j] if tangents[j] is not None else xp.zeros_like(ts_and_xs[j]) for j in moving]
-            return _traced("the JVP", lambda: autograd.jvp(traced, primals, directions))[1]
+            return jvp_framework.jvp(traced, primals, directions)
 
-        t0 = [_probe(xp, inputs[p], task.seed + 2 + p) for p in diff]
-        _runs_on_tensors("the JVP", first_jvp, [*t0, *inputs])
-        inner = check_grads(
-            first_jvp, *t0, *inputs, jvp=jvp_of_jvp, wrt=tuple(range(len(diff))) + tuple(len(diff) + p for p in diff),
-            checks=("fwd", "form"), name=f"{task.name} JVP", names=[f"t_{names[p]}" for p in diff] + list(names),
-            **_options(task),
+        inner = check(
+            first_jvp, *t0, *inputs, jvp=jvp_of_jvp, wrt=tuple(moving), checks=("fwd", "form"),
+            name=f"{task.name} JVP", names=[f"t_{names[p]}" for p in diff] + list(names), **_options(task),
         )  # fmt: skip
         results += _renamed(inner.results, "order2-jvp", "the JVP (order 2)")
     return results
 
 
 def check_hvp(
+    check: Callable[..., Any],
     f: Callable[..., Any],
     inputs: Sequence[Any],
     problem: Structured,
@@ -189,8 +185,6 @@ def check_hvp(
     kwargs: Mapping[str, Any],
 ) -> list[CheckResult]:
     """The ``hvp`` and ``hsym`` checks of a Hessian-vector product ``hvp(x, p, *args)``."""
-    from gradlab.check.grads import check_grads
-
     if vjp is None:
         raise GradlabError(
             "hvp= is checked against differences of the gradient: give vjp= too (with SciPy's jac:"
@@ -216,7 +210,7 @@ def check_hvp(
     def as_vjp(g: Array, _: Any, x: Array, *args: Any) -> Array:
         return hvp(x, g, *args, **kwargs)  # the Hessian is symmetric: H^T v = H v
 
-    inner = check_grads(
+    inner = check(
         gradient, *inputs, vjp=as_vjp, jvp=as_jvp, wrt=(0,), checks=("fwd", "adj", "form"),
         name=f"{task.name} gradient", names=list(problem.roots), **_options(task),
     )  # fmt: skip

@@ -78,12 +78,16 @@ class Space:
         if not backend.is_array(x) or not backend.is_floating(xp, x.dtype):
             raise GradlabError(f"spaces: {label} is given the {self.name} space but is not a real floating array")
         if self.needs_matrix and (x.ndim < 2 or (self.name != "lower" and x.shape[-1] != x.shape[-2])):
-            raise GradlabError(f"spaces: {label} has shape {tuple(x.shape)}; the {self.name} space needs square matrices")
+            raise GradlabError(
+                f"spaces: {label} has shape {tuple(x.shape)}; the {self.name} space needs square matrices"
+            )
         if self.name not in _POINT_TESTS or x.size == 0:
             return
         gap, what = _POINT_TESTS[self.name](xp, x)
         if gap > _POINT_TOLERANCE * backend.eps(xp, x.dtype) ** 0.5:
-            raise GradlabError(f"spaces: {label} is not {what} (off by {gap:.3g}): give a point of the {self.name} space")
+            raise GradlabError(
+                f"spaces: {label} is not {what} (off by {gap:.3g}): give a point of the {self.name} space"
+            )
 
 
 _POINT_TOLERANCE = 10.0

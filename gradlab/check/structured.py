@@ -13,15 +13,12 @@ The user's function may take and return pytrees (:mod:`gradlab.check.pytree`), c
 * the rules are called in the user's terms (cotangents and tangents shaped like the output and
   the inputs, complex in the chosen convention) and their results are put in canonical terms.
 
-The rule convention is one for everything: ``vjp(g, out, *inputs, **kwargs)`` and
-``jvp(tangents, out, *inputs, **kwargs)``, as the registry's ``defvjp`` rules
-``rule(g, ans, *inputs, **params)``.
+The rule convention is one for everything (:mod:`gradlab.check.rule_order`):
+``vjp(g, out, *inputs, **kwargs)`` and ``jvp(tangents, out, *inputs, **kwargs)``.
 """
 
 from __future__ import annotations
 
-import inspect
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +30,6 @@ from gradlab.check.pytree import StructureError, Tree
 from gradlab.errors import GradlabError
 
 Array = Any
-
-# the names a rule in the old order ``vjp(g, *inputs, out)`` gave its last parameter
-_OUTPUT_NAMES = {"out", "ans", "output", "outputs", "result", "res", "primal_out"}
 
 
 @dataclass
@@ -240,7 +234,9 @@ class Structured:
         if not parts:
             raise GradlabError("no leaf of the forward's output is a floating array: there is nothing to differentiate")
         if len(self.out_leaves) == 1 and self.out_leaves[0].kind == "complex":
-            return cv.pair(xp, leaves[0] if cv.is_complex(xp, leaves[0]) else xp.astype(leaves[0], self.out_leaves[0].dtype))
+            return cv.pair(
+                xp, leaves[0] if cv.is_complex(xp, leaves[0]) else xp.astype(leaves[0], self.out_leaves[0].dtype)
+            )
         dtype = max((p.dtype for p in parts), key=lambda d: backend.eps(xp, d))  # the coarsest
         return xp.concat([xp.astype(p, dtype) if p.dtype != dtype else p for p in parts])
 
@@ -300,7 +296,9 @@ class Structured:
                 return self._spread(list(result), diff)
         if len(diff) == 1:
             return self._spread([result], diff)
-        expected = f"{n} (one per input)" + (f" or {len(diff)} (one per differentiated input)" if len(diff) != n else "")
+        expected = f"{n} (one per input)" + (
+            f" or {len(diff)} (one per differentiated input)" if len(diff) != n else ""
+        )
         got = f"{len(result)} cotangents" if isinstance(result, (tuple, list)) else f"a single {type(result).__name__}"
         raise StructureError(f"the VJP returned {got}; expected {expected}")
 
@@ -333,7 +331,9 @@ class Structured:
         if leaf.kind == "holomorphic":
             return xp.real(cot) if cv.is_complex(xp, cot) else cot
         if leaf.space is not None:
-            return leaf.space.project(xp, cot, xp.astype(leaf.value, cot.dtype) if backend.is_floating(xp, cot.dtype) else leaf.value)
+            return leaf.space.project(
+                xp, cot, xp.astype(leaf.value, cot.dtype) if backend.is_floating(xp, cot.dtype) else leaf.value
+            )
         return cot
 
     def jvp_rule(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
@@ -342,7 +342,7 @@ class Structured:
         def canonical_jvp(tangents: Sequence[Any], out: Array, *canonical: Any) -> Array:
             xp = self.xp
             values = []
-            for leaf, t, x in zip(self.leaves, tangents, canonical, strict=True):
+            for leaf, t in zip(self.leaves, tangents, strict=True):
                 if t is None or not leaf.differentiated:
                     values.append(None)
                 elif leaf.kind == "complex":
@@ -382,34 +382,3 @@ def _unravel(j: int, shape: tuple[int, ...]) -> tuple[int, ...]:
         j, r = divmod(j, size)
         index.append(r)
     return tuple(reversed(index))
-
-
-def in_old_order(rule: Callable[..., Any]) -> bool:
-    """Whether ``rule`` is written in the old order ``rule(g, *inputs, out)``: its last positional
-    parameter is named like an output (``out``, ``ans``...) and its second is not."""
-    try:
-        params = [
-            p for p in inspect.signature(rule).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]  # fmt: skip
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 3 and params[-1].name in _OUTPUT_NAMES and params[1].name not in _OUTPUT_NAMES
-
-
-def reordered(rule: Callable[..., Any] | None, label: str) -> Callable[..., Any] | None:
-    """``rule`` in the one convention (``label(g, out, *inputs)``); a rule in the old order
-    ``label(g, *inputs, out)`` keeps working, with a ``DeprecationWarning``."""
-    if rule is None or not in_old_order(rule):
-        return rule
-    warnings.warn(
-        f"{label}={getattr(rule, '__name__', 'rule')} takes the output last, {label}(g, *inputs, out): that order"
-        f" is deprecated; write {label}(g, out, *inputs), as defvjp/defjvp rules (g, ans, *inputs)",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-
-    def in_new_order(g: Any, out: Any, *inputs: Any, **kwargs: Any) -> Any:
-        return rule(g, *inputs, out, **kwargs)
-
-    return in_new_order

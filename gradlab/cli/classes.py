@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gradlab.check.rule_order import in_old_order
 from gradlab.cli import conventions
 from gradlab.cli.frameworks import framework_of
 from gradlab.cli.infer import required_args
@@ -124,6 +125,8 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
 
     arrays = required_args(getattr(cls, forward_name))[1:]  # without self
     takes_arrays = len(required_args(getattr(cls, reverse))) > 2
+    # a class written for gradlab's old order vjp(self, g, *arrays, out) keeps working
+    old_order = reverse == "vjp" and in_old_order(cls.vjp, skip=1)
 
     def fwd(*xs: Any, **params: Any) -> Any:
         from gradlab.cli.adapters import as_array
@@ -139,7 +142,7 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             return framework.vjp(op, forward_name, g, xs, out)
         rule = getattr(op, reverse)
         if reverse == "vjp":
-            return rule(g, out, *xs)
+            return rule(g, *xs, out) if old_order else rule(g, out, *xs)
         getattr(op, forward_name)(*xs)  # a layer may keep what its backward needs on self
         return rule(g, *xs) if takes_arrays else rule(g)
 
