@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gradlab import check_grads
-from gradlab.train import autograd
+from gradlab.train import autograd, graph
 from gradlab.train.autograd import Tensor, apply, no_grad
 
 rng = np.random.default_rng(0)
@@ -134,7 +134,7 @@ def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
 
     def overwriting(root, cotangent):
         adjoints = {id(root): cotangent}
-        for node in reversed(autograd._topological(root)):
+        for node in reversed(graph.topological(root)):
             g = adjoints.get(id(node))
             if g is None or node.op is None:
                 continue

@@ -2,15 +2,14 @@
 
 A :class:`Tensor` wraps an array and remembers the registry op and inputs that made it.
 ``backward()`` walks the graph in reverse topological order; a node's adjoint is the sum over its
-consumers of what each consumer's VJP sends back (a tensor used twice gets both contributions).
-Forward mode (:func:`jvp`) walks the same graph the other way with the registered JVPs. Every
-derivative used is one gradlab checks.
+consumers of what each consumer's VJP sends back (a tensor used twice gets both contributions;
+the walks are in :mod:`~gradlab.train.graph`). Forward mode (:func:`jvp`) walks the same graph the
+other way with the registered JVPs. Every derivative used is one gradlab checks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -20,6 +19,7 @@ import numpy as np
 
 from gradlab import backend
 from gradlab.ops.registry import REGISTRY, Op
+from gradlab.train.graph import pullback, topological
 
 Array = Any
 
@@ -104,7 +104,7 @@ class Tensor:
                 if isinstance(data, (np.ndarray, np.generic))
                 else backend.namespace(data).ones_like(data)
             )
-        adjoints, leaves = _pullback(self, grad)
+        adjoints, leaves = pullback(self, grad)
         for leaf in leaves:
             if leaf.requires_grad:
                 g = adjoints[id(leaf)]
@@ -221,62 +221,9 @@ def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
     return out
 
 
-def _topological(root: Tensor) -> list[Tensor]:
-    """The graph under ``root`` in topological order (inputs before the nodes using them): the
-    order the nodes were made in, leaves first."""
-    found = {id(root): root}
-    stack = [root]
-    while stack:
-        for parent in _parents(stack.pop()):
-            if id(parent) not in found:
-                found[id(parent)] = parent
-                stack.append(parent)
-    return sorted(found.values(), key=_made)
-
-
-def _made(node: Tensor) -> int:
-    return node.made
-
-
-def _parents(node: Tensor) -> list[Tensor]:
-    """The inputs of ``node`` that needed a gradient when it was made."""
-    return [p for p, need in zip(node.inputs, node.needed, strict=True) if need]
-
-
 def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
     """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
-    return _pullback(root, cotangent)[0]
-
-
-def _pullback(root: Tensor, cotangent: Array) -> tuple[dict[int, Array], list[Tensor]]:
-    """The adjoints (by ``id``) and the leaves reached, from one pass over the graph.
-
-    Nodes are taken latest made first (a heap on the creation count): every consumer of a node
-    is made after it, so its adjoint is complete, the sum over its consumers, when it is taken.
-    Only the nodes a cotangent reaches are visited; no separate topological sort is needed."""
-    adjoints: dict[int, Array] = {id(root): cotangent}
-    leaves: list[Tensor] = []
-    pending = [(-root.made, root)] if root.op is not None else []  # ``made`` is unique: no ties
-    while pending:
-        node = heapq.heappop(pending)[1]
-        needed = node.needed
-        cotangents = node.op.pull(adjoints[id(node)], node.arrays, node.data, needed, node.saved, node.params)  # type: ignore[union-attr]
-        for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
-            if not need or cot is None:
-                continue
-            key = id(parent)
-            previous = adjoints.get(key)
-            if previous is not None:
-                adjoints[key] = previous + cot  # the sum over consumers
-                continue
-            adjoints[key] = cot
-            if parent.op is None:
-                leaves.append(parent)
-            else:
-                heapq.heappush(pending, (-parent.made, parent))
-    if root.op is None:
-        leaves.append(root)
-    return adjoints, leaves
+    return pullback(root, cotangent)[0]
 
 
 def _as_tensors(primals: Sequence[Any]) -> list[Tensor]:
@@ -301,7 +248,7 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Arr
     leaves = _as_tensors(primals)
     out = f(*leaves)
     tangent_of: dict[int, Array] = {id(leaf): t for leaf, t in zip(leaves, tangents, strict=True)}
-    for node in _topological(out):
+    for node in topological(out):
         if node.op is None or id(node) in tangent_of:
             continue
         arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
