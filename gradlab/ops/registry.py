@@ -178,9 +178,9 @@ class Op:
             # is linear in (zeros where none); the other arguments pass through unchanged
             linear_in = self.linear_args if self.linear_args is not None else range(len(inputs))
             filled = list(inputs)
-            for i in linear_in:
-                if _is_float(inputs[i]):
-                    filled[i] = tangents[i] if tangents[i] is not None else xp.zeros_like(inputs[i])
+            for i in linear_in:  # all of argnums (numbers too: x + 1 is add's), else the floating arrays
+                if self.linear_args is not None or _is_float(inputs[i]):
+                    filled[i] = tangents[i] if tangents[i] is not None else _zeros_like(inputs[i])
             return self(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
@@ -312,8 +312,8 @@ def defjvp(target: Op, *rules: Rule | None) -> Op:
 
 
 def deflinear(target: Op, *argnums: int) -> Op:
-    """Declare ``target`` linear in its floating array arguments (or only in ``argnums``, the
-    others being held fixed, like a dropout mask): its JVP is the op applied to the tangents."""
+    """Declare ``target`` linear in its floating array arguments, or in those at ``argnums``
+    (numbers too), the others held fixed (a mask): its JVP is the op applied to the tangents."""
     target.linear = True
     target.linear_args = tuple(argnums) if argnums else None
     return target
@@ -331,6 +331,13 @@ def _is_float(x: Any) -> bool:
     if isinstance(x, (np.ndarray, np.generic)):  # the common case, without the namespace lookup
         return x.dtype.kind == "f"
     return backend.is_array(x) and backend.is_floating(ns(x), x.dtype)
+
+
+def _zeros_like(x: Array) -> Array:
+    """Zeros like ``x``: a Python number for one (it stays weakly typed in NumPy's promotion)."""
+    if isinstance(x, (int, float, complex)):
+        return type(x)(0)
+    return ns(x).zeros_like(x)
 
 
 def _origin(fn: Callable[..., Any]) -> str:
