@@ -19,6 +19,7 @@ import numpy as np
 
 from gradlab import backend
 from gradlab.ops.registry import REGISTRY, Op
+from gradlab.ops.tracing import trace_calls
 from gradlab.train.graph import pullback, topological
 
 Array = Any
@@ -209,12 +210,12 @@ def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
         if target.saves:
             data, out.saved = target.call_saving(*arrays, **params)
         else:
-            data = target(*arrays, **params)
+            data = target.evaluate(*arrays, **params)
         out.requires_grad = True
         out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
         out.made = next(_MADE)
     else:
-        data = target(*arrays, **params)
+        data = target.evaluate(*arrays, **params)
         out.requires_grad, out.op, out.inputs, out.params, out.arrays, out.needed = False, None, (), _NO_PARAMS, (), ()
         out.made = -1
     out.data = data if backend.is_array(data) else backend.namespace(*arrays).asarray(data)  # a Python scalar
@@ -256,3 +257,6 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Arr
         tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, saved=node.saved, **node.params)
     xp = backend.namespace(out.data)
     return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))
+
+
+trace_calls(Tensor, apply)  # registry ops called with a tensor record themselves (Op.__call__)
