@@ -40,9 +40,16 @@ def no_grad() -> Iterator[None]:
 
 
 class Tensor:
-    """An array with an optional gradient and the op that produced it."""
+    """An array with an optional gradient and the op that produced it.
+
+    Registry ops called with a tensor among their arguments record themselves like its operators
+    (``gradlab.ops.cos(t)`` is ``apply("cos", t)``). NumPy defers to the tensor's operators
+    (``array * t`` is ``t.__rmul__(array)``) and refuses its ufuncs on tensors (``np.cos(t)``
+    raises TypeError: ``gradlab.ops.cos(t)`` records the op, NumPy would not).
+    """
 
     __slots__ = ("arrays", "data", "grad", "inputs", "made", "needed", "op", "params", "requires_grad", "saved")
+    __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -148,8 +155,28 @@ class Tensor:
             return apply("power_scalar", self, exponent=float(exponent))
         return apply("power", self, exponent)
 
+    def __rpow__(self, base: Any) -> Tensor:
+        return apply("power", base, self)
+
     def __neg__(self) -> Tensor:
         return apply("negative", self)
+
+    def __abs__(self) -> Tensor:
+        return apply("abs", self)
+
+    # comparisons give a plain boolean array, a constant of the graph: ``g * (x > 0)`` is a
+    # rule's mask on arrays and on tensors alike (equality stays identity: tensors are dict keys)
+    def __lt__(self, other: Any) -> Array:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> Array:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> Array:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> Array:
+        return self.data >= _data(other)
 
     def __getitem__(self, index: Any) -> Tensor:
         return apply("getitem", self, index=index if isinstance(index, tuple) else (index,))
@@ -257,6 +284,10 @@ def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Arr
         tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, saved=node.saved, **node.params)
     xp = backend.namespace(out.data)
     return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
 
 
 trace_calls(Tensor, apply)  # registry ops called with a tensor record themselves (Op.__call__)
