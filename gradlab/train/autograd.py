@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradlab import backend
+from gradlab.errors import GradlabError
 from gradlab.ops.registry import REGISTRY, Op
 from gradlab.ops.tracing import trace_calls
 from gradlab.train.graph import pullback, topological
@@ -254,36 +255,98 @@ def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
     return pullback(root, cotangent)[0]
 
 
-def _as_tensors(primals: Sequence[Any]) -> list[Tensor]:
-    return [Tensor(p.data if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
+def vjp(
+    f: Callable[..., Any], primals: Sequence[Any], argnums: int | Sequence[int] | None = None
+) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]:
+    """``f(*primals)`` and the function mapping a cotangent of it to the cotangents of the primals.
 
+    Parameters
+    ----------
+    f : callable
+        Written with tensor operators and registry ops (``gradlab.ops.<name>``), so that called
+        with tensors it records its graph; returns one tensor (or an array, a constant).
+    primals : sequence
+        The arguments of ``f``.
+    argnums : int or sequence of int, optional
+        The primals to differentiate (default: all); ``f`` gets the others as given (arrays: constants).
 
-def vjp(f: Callable[..., Tensor], primals: Sequence[Any]) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]:
-    """``f(*primals)`` and the function mapping a cotangent of it to the cotangents of the primals."""
-    leaves = _as_tensors(primals)
-    out = f(*leaves)
+    Returns
+    -------
+    value : array
+        ``f(*primals)``.
+    pullback : callable
+        From a cotangent of the value's shape to the cotangents of the primals at ``argnums``, in
+        that order: zeros for a primal the value does not depend on.
+    """
+    leaves, out = _trace(f, primals, argnums)
 
     def pullback(cotangent: Array) -> tuple[Array, ...]:
-        adjoints = backpropagate(out, cotangent)
-        xp = backend.namespace(out.data)
-        return tuple(adjoints.get(id(leaf), xp.zeros_like(leaf.data)) for leaf in leaves)
+        adjoints = backpropagate(out, _fitting(cotangent, out, "cotangent"))
+        return tuple(adjoints[id(leaf)] if id(leaf) in adjoints else _zeros(leaf) for leaf in leaves)
 
     return out.data, pullback
 
 
-def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Array]) -> tuple[Array, Array]:
-    """``f(*primals)`` and its directional derivative along ``tangents``, from the registered JVPs."""
-    leaves = _as_tensors(primals)
-    out = f(*leaves)
-    tangent_of: dict[int, Array] = {id(leaf): t for leaf, t in zip(leaves, tangents, strict=True)}
+def jvp(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Array],
+    argnums: int | Sequence[int] | None = None,
+) -> tuple[Array, Array]:
+    """``f(*primals)`` and its directional derivative along ``tangents``, from the registered JVPs.
+
+    ``f``, ``primals`` and ``argnums`` are as for :func:`vjp`; ``tangents`` holds one tangent per
+    differentiated primal, of its shape. The derivative is zeros where the value does not depend
+    on those primals.
+    """
+    leaves, out = _trace(f, primals, argnums)
+    if len(tangents) != len(leaves):
+        raise GradlabError(f"jvp: {len(tangents)} tangents for {len(leaves)} differentiated primals")
+    tangent_of: dict[int, Array] = {
+        id(leaf): _fitting(t, leaf, "tangent") for leaf, t in zip(leaves, tangents, strict=True)
+    }
     for node in topological(out):
         if node.op is None or id(node) in tangent_of:
             continue
-        arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
         inputs_tangents = tuple(tangent_of.get(id(a)) if isinstance(a, Tensor) else None for a in node.inputs)
-        tangent_of[id(node)] = node.op.jvp(inputs_tangents, *arrays, out=node.data, saved=node.saved, **node.params)
-    xp = backend.namespace(out.data)
-    return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))
+        tangent_of[id(node)] = node.op.jvp(
+            inputs_tangents, *node.arrays, out=node.data, saved=node.saved, **node.params
+        )
+    return out.data, tangent_of[id(out)] if id(out) in tangent_of else _zeros(out)
+
+
+def _trace(
+    f: Callable[..., Any], primals: Sequence[Any], argnums: int | Sequence[int] | None
+) -> tuple[list[Tensor], Tensor]:
+    """The leaves made for the primals at ``argnums`` and ``f``'s output, as a tensor."""
+    count = len(primals)
+    chosen = tuple(range(count)) if argnums is None else (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if len(set(chosen)) != len(chosen) or not all(isinstance(i, int) and 0 <= i < count for i in chosen):
+        raise GradlabError(f"argnums {argnums!r}: distinct positions among the {count} primals")
+    args = list(primals)
+    leaves = []
+    for i in chosen:
+        leaf = args[i] = Tensor(_data(primals[i]), requires_grad=True)
+        leaves.append(leaf)
+    out = f(*args)
+    if not isinstance(out, Tensor):
+        if not (backend.is_array(out) or isinstance(out, (int, float))):
+            raise GradlabError(f"the function returned {type(out).__name__}: it should return one tensor or array")
+        out = Tensor(out)
+    return leaves, out
+
+
+def _fitting(value: Any, like: Tensor, what: str) -> Array:
+    """``value`` as an array of ``like``'s shape (a Python number for a 0-d one), or an error."""
+    if not backend.is_array(value):
+        value = backend.namespace(like.data).asarray(value, dtype=like.dtype)
+    if tuple(value.shape) != like.shape:
+        raise GradlabError(f"a {what} of shape {tuple(value.shape)} for a value of shape {like.shape}")
+    return value
+
+
+def _zeros(like: Tensor) -> Array:
+    return backend.namespace(like.data).zeros_like(like.data)
 
 
 def _data(x: Any) -> Any:
