@@ -11,6 +11,7 @@ from gradlab import GradlabError, check_grads, ops
 from gradlab.ops import REGISTRY, tracing, unbroadcast
 from gradlab.train import autograd
 from gradlab.train.autograd import Tensor, no_grad
+from gradlab.train.nn import Parameter
 
 rng = np.random.default_rng(7)
 
@@ -44,6 +45,15 @@ def test_an_op_called_with_a_tensor_returns_a_tensor_recorded_in_the_graph():
     np.testing.assert_allclose(x.grad, -2 * np.cos(x.data) * np.sin(x.data))
     with no_grad():
         assert ops.cos(x).op is None  # a tensor, out of the graph
+
+
+def test_a_parameter_records_the_ops_called_on_it_like_any_tensor():
+    w = Parameter(rng.normal(size=(3, 2)))
+    x = rng.normal(size=(4, 3))
+    out = ops.matmul(x, w)
+    assert isinstance(out, Tensor) and out.op is REGISTRY["matmul"]
+    ops.sum(out).backward()
+    np.testing.assert_allclose(w.grad, x.T @ np.ones((4, 2)))
 
 
 def test_without_the_dispatch_a_rule_cannot_run_on_tensors(monkeypatch):

@@ -16,8 +16,8 @@ TRACERS: dict[type, Callable[..., Any]] = {}
 
 
 def trace_calls(tensor_type: type, record: Callable[..., Any]) -> None:
-    """Make calling any op with an argument of exactly ``tensor_type`` return
-    ``record(op, *inputs, **params)`` instead of running the forward.
+    """Make calling any op with an argument of exactly ``tensor_type`` (a subclass registers too)
+    return ``record(op, *inputs, **params)`` instead of running the forward.
 
     A tensor type has ``.data`` (its array), ``.shape``, ``.ndim`` and the arithmetic operators.
     """

@@ -70,6 +70,12 @@ class Tensor:
         self.saved: tuple[Any, ...] | None = None  # what an op that ``saves`` kept for its rules
         self.made = -1  # when apply recorded it (a count): leaves come before every node
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass (``nn.Parameter``) records the ops called on it too: the registry looks up
+        exact types, to keep the test cheap."""
+        super().__init_subclass__(**kwargs)
+        trace_calls(cls, apply)
+
     # ---- basics --------------------------------------------------------------------------------
 
     @property
