@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gradlab import check_grads
-from gradlab.train import autograd
+from gradlab.train import autograd, graph
 from gradlab.train.autograd import Tensor, apply, no_grad
 
 rng = np.random.default_rng(0)
@@ -134,7 +134,7 @@ def test_backprop_that_overwrites_instead_of_summing_is_caught(monkeypatch):
 
     def overwriting(root, cotangent):
         adjoints = {id(root): cotangent}
-        for node in reversed(autograd._topological(root)):
+        for node in reversed(graph.topological(root)):
             g = adjoints.get(id(node))
             if g is None or node.op is None:
                 continue
@@ -159,3 +159,11 @@ def test_float32_training_stays_float32(dtype):
     loss = nn.SoftmaxCrossEntropy()(layer(Tensor(rng.normal(size=(5, 4)).astype(dtype))), np.array([0, 1, 2, 0, 1]))
     loss.backward()
     assert layer.weight.grad.dtype == np.dtype(dtype) and loss.dtype == np.dtype(dtype)
+
+
+def test_forward_mode_through_a_number_added_or_subtracted_is_the_tangent_alone():
+    x, t = rng.normal(size=3), rng.normal(size=3)
+    for f, slope in ((lambda x: x + 1, 1), (lambda x: 1.0 - x, -1), (lambda x: 2 + x - 0.5, 1)):
+        np.testing.assert_allclose(autograd.jvp(f, (x,), (t,))[1], slope * t)
+    x32, t32 = x.astype(np.float32), t.astype(np.float32)
+    assert autograd.jvp(lambda x: x + 1.0, (x32,), (t32,))[1].dtype == np.float32

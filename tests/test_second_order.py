@@ -46,3 +46,43 @@ def test_order_2_refuses_rules_that_cannot_run_on_tensors():
     x = np.array([0.3, 0.5])
     with pytest.raises(GradlabError, match=r"gradlab\.ops"):
         check_grads(np.sin, x, vjp=lambda g, out, x: g * np.cos(x), order=2)
+
+
+# ---- order=2: rules written with gradlab.ops, differentiated on gradlab's Tensors ----------------
+
+
+def _detached(t):
+    """A value cut from the graph on Tensors (``.detach()``), unchanged on arrays: a rule right at
+    first order whose own derivative misses the term through it."""
+    from gradlab.train.autograd import Tensor
+
+    return t.detach() if isinstance(t, Tensor) else t
+
+
+def _x_sin_x():
+    from gradlab import ops
+
+    f = lambda x: ops.sin(x) * x  # noqa: E731
+    vjp = lambda g, out, x: g * (ops.cos(x) * x + ops.sin(x))  # noqa: E731
+    jvp = lambda t, out, x: t[0] * (ops.cos(x) * x + ops.sin(x))  # noqa: E731
+    return f, vjp, jvp
+
+
+def test_order_2_passes_rules_written_with_gradlab_ops():
+    f, vjp, jvp = _x_sin_x()
+    report = check_grads(f, np.array([0.3, -1.2, 0.7]), vjp=vjp, jvp=jvp, order=2)
+    assert report.passed, report.format()
+    assert {r.check for r in report.results} >= {"rev", "fwd", "rev2", "fwd2"}
+
+
+def test_order_2_catches_a_rule_whose_own_derivative_misses_a_term():
+    from gradlab import ops
+
+    f, _, _ = _x_sin_x()
+    x = np.array([0.3, -1.2, 0.7])
+    vjp = lambda g, out, x: g * (_detached(ops.cos(x)) * x + ops.sin(x))  # noqa: E731
+    jvp = lambda t, out, x: t[0] * (_detached(ops.cos(x)) * x + ops.sin(x))  # noqa: E731
+    report = check_grads(f, x, vjp=vjp, jvp=jvp, order=2)
+    assert report.result("rev").status == "pass" and report.result("fwd").status == "pass"  # right at order 1
+    assert report.result("rev2", "x").status == "fail", report.format()
+    assert report.result("fwd2").status == "fail"

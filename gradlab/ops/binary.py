@@ -20,11 +20,12 @@ def _binary(name, forward, da, db):
 
 
 # --- linear ---
+# in both arguments, numbers included: the tangent of x + 1 is add(t, 0)
 
-add = deflinear(op("add", lambda a, b: a + b, family=FAMILY))
+add = deflinear(op("add", lambda a, b: a + b, family=FAMILY), 0, 1)
 defvjp(add, lambda g, ans, a, b: g, lambda g, ans, a, b: g)
 
-subtract = deflinear(op("subtract", lambda a, b: a - b, family=FAMILY))
+subtract = deflinear(op("subtract", lambda a, b: a - b, family=FAMILY), 0, 1)
 defvjp(subtract, lambda g, ans, a, b: g, lambda g, ans, a, b: -g)
 
 

@@ -25,6 +25,10 @@ keyword params: the per-argument rules above, the whole-op rules ``vjp_joint(g, 
 **params)`` and ``jvp_joint(tangents, out, *inputs, **params)`` of ops written in other styles,
 and :meth:`Op.vjp` / :meth:`Op.jvp` themselves, which are whole-function rules for
 :func:`~gradlab.check.grads.check_grads` (``vjp=op.vjp``).
+
+Called with a training-core ``Tensor`` among its arguments, an op records itself in the tensors'
+graph (:mod:`~gradlab.ops.tracing`), so a rule written with ops (``g * gradlab.ops.cos(x)``) runs on arrays
+and, to be differentiated itself, on tensors; :meth:`Op.vjp` and :meth:`Op.jvp` accept tensors too.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 from gradlab import backend
 from gradlab.errors import GradlabError
 from gradlab.ops.spec import builtin_specs, parse_spec
+from gradlab.ops.tracing import TRACERS, array_of, traced
 
 Array = Any
 Rule = Callable[..., Array]
@@ -79,9 +84,22 @@ class Op:
 
     def __call__(self, *inputs: Any, **params: Any) -> Array:
         """The forward, its result in the floating dtype of its floating inputs (NumPy 1.x turns a
-        float32 0-d result into float64 when a Python float takes part)."""
+        float32 0-d result into float64 when a Python float takes part).
+
+        With a training-core ``Tensor`` among the inputs, the op is applied to them and recorded
+        in their graph instead (``gradlab.train.autograd.apply``), and the result is a ``Tensor``.
+        """
+        if TRACERS:
+            for x in inputs:
+                if x.__class__ in TRACERS:
+                    return TRACERS[x.__class__](self, *inputs, **params)
         out = self.forward(*inputs, **params)
         return self._output_dtype(out[0] if self.saves else out, inputs)
+
+    def evaluate(self, *arrays: Any, **params: Any) -> Array:
+        """The forward on arrays, as calling the op without looking for tensors (the training core's way)."""
+        out = self.forward(*arrays, **params)
+        return self._output_dtype(out[0] if self.saves else out, arrays)
 
     def call_saving(self, *inputs: Any, **params: Any) -> tuple[Array, tuple[Array, ...] | None]:
         """The forward's output (as :meth:`__call__`) and what it saved for the rules (None
@@ -164,6 +182,8 @@ class Op:
                     cot = cot.astype(x.dtype)
             elif backend.is_array(x) and backend.is_array(cot):
                 cot = _same_dtype(unbroadcast(cot, tuple(x.shape)), x)
+            elif traced(x) or (traced(cot) and backend.is_array(x)):  # a rule run on tensors
+                cot = unbroadcast(cot, tuple(x.shape))
             cotangents.append(cot)
         return tuple(cotangents)
 
@@ -185,9 +205,9 @@ class Op:
             # is linear in (zeros where none); the other arguments pass through unchanged
             linear_in = self.linear_args if self.linear_args is not None else range(len(inputs))
             filled = list(inputs)
-            for i in linear_in:
-                if _is_float(inputs[i]):
-                    filled[i] = tangents[i] if tangents[i] is not None else xp.zeros_like(inputs[i])
+            for i in linear_in:  # all of argnums (numbers too: x + 1 is add's), else the floating arrays
+                if self.linear_args is not None or _is_float(inputs[i]):
+                    filled[i] = tangents[i] if tangents[i] is not None else _zeros_like(inputs[i])
             return self(*filled, **params)
         if self.jvp_rules is None:
             raise GradlabError(f"op {self.name!r} has no JVP: add one with defjvp or deflinear")
@@ -200,15 +220,15 @@ class Op:
                 continue
             term = rule(t, out, *inputs, **params)
             if tuple(term.shape) != tuple(out.shape):
-                term = xp.broadcast_to(term, out.shape)
+                broadcast = REGISTRY["broadcast_to"] if traced(term) else xp.broadcast_to
+                term = broadcast(term, shape=tuple(out.shape))
             total = term if total is None else total + term
-        return _same_dtype(total, out) if total is not None else xp.zeros_like(out)
+        return _same_dtype(total, out) if total is not None else _zeros_like(out)
 
 
 def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
-    """Sum ``cotangent`` over the axes along which an input of ``shape`` was broadcast.
-
-    Leaves it unchanged when it cannot be reduced to ``shape`` (the form check reports that).
+    """Sum ``cotangent`` (an array or a tensor) over the axes along which an input of ``shape`` was
+    broadcast. Leaves it unchanged when it cannot be reduced to ``shape`` (the form check reports that).
     """
     if tuple(cotangent.shape) == shape:
         return cotangent
@@ -216,7 +236,10 @@ def unbroadcast(cotangent: Array, shape: tuple[int, ...]) -> Array:
     if extra < 0:
         return cotangent
     # NumPy's reduction called directly: a bias gradient is summed at every training step
-    total = np.add.reduce if type(cotangent) is np.ndarray else ns(cotangent).sum
+    if type(cotangent) is np.ndarray:
+        total = np.add.reduce
+    else:  # a tensor's sum is the registry's, recorded in its graph
+        total = REGISTRY["sum"] if traced(cotangent) else ns(cotangent).sum
     if extra:
         cotangent = total(cotangent, axis=0 if extra == 1 else tuple(range(extra)))
         if tuple(cotangent.shape) == shape:  # a bias: summed over the batch, nothing kept at 1
@@ -319,8 +342,8 @@ def defjvp(target: Op, *rules: Rule | None) -> Op:
 
 
 def deflinear(target: Op, *argnums: int) -> Op:
-    """Declare ``target`` linear in its floating array arguments (or only in ``argnums``, the
-    others being held fixed, like a dropout mask): its JVP is the op applied to the tangents."""
+    """Declare ``target`` linear in its floating array arguments, or in those at ``argnums``
+    (numbers too), the others held fixed (a mask): its JVP is the op applied to the tangents."""
     target.linear = True
     target.linear_args = tuple(argnums) if argnums else None
     return target
@@ -337,7 +360,16 @@ def _same_dtype(value: Array, like: Array) -> Array:
 def _is_float(x: Any) -> bool:
     if isinstance(x, (np.ndarray, np.generic)):  # the common case, without the namespace lookup
         return x.dtype.kind == "f"
+    x = array_of(x)
     return backend.is_array(x) and backend.is_floating(ns(x), x.dtype)
+
+
+def _zeros_like(x: Array) -> Array:
+    """Zeros like ``x``: an array for a tensor (a constant), a Python number for one (weakly typed)."""
+    if isinstance(x, (int, float, complex)):
+        return type(x)(0)
+    x = array_of(x)
+    return ns(x).zeros_like(x)
 
 
 def _origin(fn: Callable[..., Any]) -> str:

@@ -2,15 +2,14 @@
 
 A :class:`Tensor` wraps an array and remembers the registry op and inputs that made it.
 ``backward()`` walks the graph in reverse topological order; a node's adjoint is the sum over its
-consumers of what each consumer's VJP sends back (a tensor used twice gets both contributions).
-Forward mode (:func:`jvp`) walks the same graph the other way with the registered JVPs. Every
-derivative used is one gradlab checks.
+consumers of what each consumer's VJP sends back (a tensor used twice gets both contributions;
+the walks are in :mod:`~gradlab.train.graph`). Forward mode (:func:`jvp`) walks the same graph the
+other way with the registered JVPs. Every derivative used is one gradlab checks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -19,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from gradlab import backend
+from gradlab.errors import GradlabError
 from gradlab.ops.registry import REGISTRY, Op
+from gradlab.ops.tracing import trace_calls
+from gradlab.train.graph import pullback, topological
 
 Array = Any
 
@@ -39,9 +41,16 @@ def no_grad() -> Iterator[None]:
 
 
 class Tensor:
-    """An array with an optional gradient and the op that produced it."""
+    """An array with an optional gradient and the op that produced it.
+
+    Registry ops called with a tensor among their arguments record themselves like its operators
+    (``gradlab.ops.cos(t)`` is ``apply("cos", t)``). NumPy defers to the tensor's operators
+    (``array * t`` is ``t.__rmul__(array)``) and refuses its ufuncs on tensors (``np.cos(t)``
+    raises TypeError: ``gradlab.ops.cos(t)`` records the op, NumPy would not).
+    """
 
     __slots__ = ("arrays", "data", "grad", "inputs", "made", "needed", "op", "params", "requires_grad", "saved")
+    __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -60,6 +69,12 @@ class Tensor:
         self.needed: Sequence[bool] = ()
         self.saved: tuple[Any, ...] | None = None  # what an op that ``saves`` kept for its rules
         self.made = -1  # when apply recorded it (a count): leaves come before every node
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass (``nn.Parameter``) records the ops called on it too: the registry looks up
+        exact types, to keep the test cheap."""
+        super().__init_subclass__(**kwargs)
+        trace_calls(cls, apply)
 
     # ---- basics --------------------------------------------------------------------------------
 
@@ -104,7 +119,7 @@ class Tensor:
                 if isinstance(data, (np.ndarray, np.generic))
                 else backend.namespace(data).ones_like(data)
             )
-        adjoints, leaves = _pullback(self, grad)
+        adjoints, leaves = pullback(self, grad)
         for leaf in leaves:
             if leaf.requires_grad:
                 g = adjoints[id(leaf)]
@@ -147,8 +162,28 @@ class Tensor:
             return apply("power_scalar", self, exponent=float(exponent))
         return apply("power", self, exponent)
 
+    def __rpow__(self, base: Any) -> Tensor:
+        return apply("power", base, self)
+
     def __neg__(self) -> Tensor:
         return apply("negative", self)
+
+    def __abs__(self) -> Tensor:
+        return apply("abs", self)
+
+    # comparisons give a plain boolean array, a constant of the graph: ``g * (x > 0)`` is a
+    # rule's mask on arrays and on tensors alike (equality stays identity: tensors are dict keys)
+    def __lt__(self, other: Any) -> Array:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> Array:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> Array:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> Array:
+        return self.data >= _data(other)
 
     def __getitem__(self, index: Any) -> Tensor:
         return apply("getitem", self, index=index if isinstance(index, tuple) else (index,))
@@ -209,103 +244,117 @@ def apply(op: str | Op, *args: Any, **params: Any) -> Tensor:
         if target.saves:
             data, out.saved = target.call_saving(*arrays, **params)
         else:
-            data = target(*arrays, **params)
+            data = target.evaluate(*arrays, **params)
         out.requires_grad = True
         out.op, out.inputs, out.params, out.arrays, out.needed = target, args, params, arrays, needed
         out.made = next(_MADE)
     else:
-        data = target(*arrays, **params)
+        data = target.evaluate(*arrays, **params)
         out.requires_grad, out.op, out.inputs, out.params, out.arrays, out.needed = False, None, (), _NO_PARAMS, (), ()
         out.made = -1
     out.data = data if backend.is_array(data) else backend.namespace(*arrays).asarray(data)  # a Python scalar
     return out
 
 
-def _topological(root: Tensor) -> list[Tensor]:
-    """The graph under ``root`` in topological order (inputs before the nodes using them): the
-    order the nodes were made in, leaves first."""
-    found = {id(root): root}
-    stack = [root]
-    while stack:
-        for parent in _parents(stack.pop()):
-            if id(parent) not in found:
-                found[id(parent)] = parent
-                stack.append(parent)
-    return sorted(found.values(), key=_made)
-
-
-def _made(node: Tensor) -> int:
-    return node.made
-
-
-def _parents(node: Tensor) -> list[Tensor]:
-    """The inputs of ``node`` that needed a gradient when it was made."""
-    return [p for p, need in zip(node.inputs, node.needed, strict=True) if need]
-
-
 def backpropagate(root: Tensor, cotangent: Array) -> dict[int, Array]:
     """Adjoints of every node under ``root`` (by ``id``) for the cotangent of ``root``."""
-    return _pullback(root, cotangent)[0]
+    return pullback(root, cotangent)[0]
 
 
-def _pullback(root: Tensor, cotangent: Array) -> tuple[dict[int, Array], list[Tensor]]:
-    """The adjoints (by ``id``) and the leaves reached, from one pass over the graph.
+def vjp(
+    f: Callable[..., Any], primals: Sequence[Any], argnums: int | Sequence[int] | None = None
+) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]:
+    """``f(*primals)`` and the function mapping a cotangent of it to the cotangents of the primals.
 
-    Nodes are taken latest made first (a heap on the creation count): every consumer of a node
-    is made after it, so its adjoint is complete, the sum over its consumers, when it is taken.
-    Only the nodes a cotangent reaches are visited; no separate topological sort is needed."""
-    adjoints: dict[int, Array] = {id(root): cotangent}
-    leaves: list[Tensor] = []
-    pending = [(-root.made, root)] if root.op is not None else []  # ``made`` is unique: no ties
-    while pending:
-        node = heapq.heappop(pending)[1]
-        needed = node.needed
-        cotangents = node.op.pull(adjoints[id(node)], node.data, node.arrays, needed, node.saved, node.params)  # type: ignore[union-attr]
-        for parent, cot, need in zip(node.inputs, cotangents, needed, strict=True):
-            if not need or cot is None:
-                continue
-            key = id(parent)
-            previous = adjoints.get(key)
-            if previous is not None:
-                adjoints[key] = previous + cot  # the sum over consumers
-                continue
-            adjoints[key] = cot
-            if parent.op is None:
-                leaves.append(parent)
-            else:
-                heapq.heappush(pending, (-parent.made, parent))
-    if root.op is None:
-        leaves.append(root)
-    return adjoints, leaves
+    Parameters
+    ----------
+    f : callable
+        Written with tensor operators and registry ops (``gradlab.ops.<name>``), so that called
+        with tensors it records its graph; returns one tensor (or an array, a constant).
+    primals : sequence
+        The arguments of ``f``.
+    argnums : int or sequence of int, optional
+        The primals to differentiate (default: all); ``f`` gets the others as given (arrays: constants).
 
-
-def _as_tensors(primals: Sequence[Any]) -> list[Tensor]:
-    return [Tensor(p.data if isinstance(p, Tensor) else p, requires_grad=True) for p in primals]
-
-
-def vjp(f: Callable[..., Tensor], primals: Sequence[Any]) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]:
-    """``f(*primals)`` and the function mapping a cotangent of it to the cotangents of the primals."""
-    leaves = _as_tensors(primals)
-    out = f(*leaves)
+    Returns
+    -------
+    value : array
+        ``f(*primals)``.
+    pullback : callable
+        From a cotangent of the value's shape to the cotangents of the primals at ``argnums``, in
+        that order: zeros for a primal the value does not depend on.
+    """
+    leaves, out = _trace(f, primals, argnums)
 
     def pullback(cotangent: Array) -> tuple[Array, ...]:
-        adjoints = backpropagate(out, cotangent)
-        xp = backend.namespace(out.data)
-        return tuple(adjoints.get(id(leaf), xp.zeros_like(leaf.data)) for leaf in leaves)
+        adjoints = backpropagate(out, _fitting(cotangent, out, "cotangent"))
+        return tuple(adjoints[id(leaf)] if id(leaf) in adjoints else _zeros(leaf) for leaf in leaves)
 
     return out.data, pullback
 
 
-def jvp(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Sequence[Array]) -> tuple[Array, Array]:
-    """``f(*primals)`` and its directional derivative along ``tangents``, from the registered JVPs."""
-    leaves = _as_tensors(primals)
-    out = f(*leaves)
-    tangent_of: dict[int, Array] = {id(leaf): t for leaf, t in zip(leaves, tangents, strict=True)}
-    for node in _topological(out):
+def jvp(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Array],
+    argnums: int | Sequence[int] | None = None,
+) -> tuple[Array, Array]:
+    """``f(*primals)`` and its directional derivative along ``tangents``, from the registered JVPs.
+
+    ``f``, ``primals`` and ``argnums`` are as for :func:`vjp`; ``tangents`` holds one tangent per
+    differentiated primal, of its shape. The derivative is zeros where the value does not depend
+    on those primals.
+    """
+    leaves, out = _trace(f, primals, argnums)
+    if len(tangents) != len(leaves):
+        raise GradlabError(f"jvp: {len(tangents)} tangents for {len(leaves)} differentiated primals")
+    tangent_of: dict[int, Array] = {
+        id(leaf): _fitting(t, leaf, "tangent") for leaf, t in zip(leaves, tangents, strict=True)
+    }
+    for node in topological(out):
         if node.op is None or id(node) in tangent_of:
             continue
-        arrays = [a.data if isinstance(a, Tensor) else a for a in node.inputs]
         inputs_tangents = tuple(tangent_of.get(id(a)) if isinstance(a, Tensor) else None for a in node.inputs)
-        tangent_of[id(node)] = node.op.jvp(inputs_tangents, node.data, *arrays, saved=node.saved, **node.params)
-    xp = backend.namespace(out.data)
-    return out.data, tangent_of.get(id(out), xp.zeros_like(out.data))
+        tangent_of[id(node)] = node.op.jvp(inputs_tangents, node.data, *node.arrays, saved=node.saved, **node.params)
+    return out.data, tangent_of[id(out)] if id(out) in tangent_of else _zeros(out)
+
+
+def _trace(
+    f: Callable[..., Any], primals: Sequence[Any], argnums: int | Sequence[int] | None
+) -> tuple[list[Tensor], Tensor]:
+    """The leaves made for the primals at ``argnums`` and ``f``'s output, as a tensor."""
+    count = len(primals)
+    chosen = tuple(range(count)) if argnums is None else (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if len(set(chosen)) != len(chosen) or not all(isinstance(i, int) and 0 <= i < count for i in chosen):
+        raise GradlabError(f"argnums {argnums!r}: distinct positions among the {count} primals")
+    args = list(primals)
+    leaves = []
+    for i in chosen:
+        leaf = args[i] = Tensor(_data(primals[i]), requires_grad=True)
+        leaves.append(leaf)
+    out = f(*args)
+    if not isinstance(out, Tensor):
+        if not (backend.is_array(out) or isinstance(out, (int, float))):
+            raise GradlabError(f"the function returned {type(out).__name__}: it should return one tensor or array")
+        out = Tensor(out)
+    return leaves, out
+
+
+def _fitting(value: Any, like: Tensor, what: str) -> Array:
+    """``value`` as an array of ``like``'s shape (a Python number for a 0-d one), or an error."""
+    if not backend.is_array(value):
+        value = backend.namespace(like.data).asarray(value, dtype=like.dtype)
+    if tuple(value.shape) != like.shape:
+        raise GradlabError(f"a {what} of shape {tuple(value.shape)} for a value of shape {like.shape}")
+    return value
+
+
+def _zeros(like: Tensor) -> Array:
+    return backend.namespace(like.data).zeros_like(like.data)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+trace_calls(Tensor, apply)  # registry ops called with a tensor record themselves (Op.__call__)
