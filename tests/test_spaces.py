@@ -76,3 +76,18 @@ def test_a_point_off_the_constraint_is_a_clear_error():
         check_grads(np.sum, np.ones(3), vjp=lambda g, out, x: g, spaces={0: "simplexx"})
     with pytest.raises(GradlabError, match="names 0 array leaves"):
         check_grads(np.sum, np.ones(3), vjp=lambda g, out, x: g, spaces={"y": "simplex"})
+
+
+def test_a_complex_hermitian_input():
+    b = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+    h = b + b.conj().T
+
+    def eigvalsh_vjp(g, w, a):  # torch convention: V diag(g) V^H
+        _, v = np.linalg.eigh(a)
+        return (v * g) @ v.conj().T
+
+    assert check_grads(np.linalg.eigvalsh, h, vjp=eigvalsh_vjp, spaces={0: "hermitian"}).passed
+    jax_rule = lambda g, w, a: eigvalsh_vjp(g, w, a).conj()  # noqa: E731
+    assert check_grads(np.linalg.eigvalsh, h, vjp=jax_rule, spaces={0: "hermitian"}, convention="jax").passed
+    wrong = lambda g, w, a: eigvalsh_vjp(g, w, a) * 1.5  # noqa: E731
+    assert check_grads(np.linalg.eigvalsh, h, vjp=wrong, spaces={0: "hermitian"}).status == "fail"

@@ -70,8 +70,8 @@ def _merge_pairs(r: CheckResult) -> None:
         if index in merged:
             continue
         if analytic is not None and numeric is not None:
-            a = complex(analytic[(*index, 0)], analytic[(*index, 1)])
-            n = complex(numeric[(*index, 0)], numeric[(*index, 1)])
+            a = complex(analytic[index + (0,)], analytic[index + (1,)])
+            n = complex(numeric[index + (0,)], numeric[index + (1,)])
             merged[index] = Mismatch(index, a, n, abs(a - n), m.tolerance)
         else:  # one part known: say which
             part = ".real" if m.index[-1] == 0 else ".imag"

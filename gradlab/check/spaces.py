@@ -30,6 +30,10 @@ def _sym(xp: Any, d: Array, x: Array) -> Array:
     return (d + xp.matrix_transpose(d)) / 2
 
 
+def _hermitian(xp: Any, d: Array, x: Array) -> Array:
+    return (d + xp.conj(xp.matrix_transpose(d))) / 2
+
+
 def _lower(xp: Any, d: Array, x: Array) -> Array:
     return xp.tril(d) if hasattr(xp, "tril") else d * _tril_mask(xp, d)
 
@@ -75,8 +79,10 @@ class Space:
 
     def validate(self, xp: Any, x: Array, label: str) -> None:
         """Raise ``GradlabError`` when ``x`` is not a point of the constraint."""
-        if not backend.is_array(x) or not backend.is_floating(xp, x.dtype):
-            raise GradlabError(f"spaces: {label} is given the {self.name} space but is not a real floating array")
+        if not backend.is_array(x) or not (backend.is_floating(xp, x.dtype) or backend.is_complex(xp, x.dtype)):
+            raise GradlabError(f"spaces: {label} is given the {self.name} space but is not a floating array")
+        if backend.is_complex(xp, x.dtype) and self.name in _REAL_ONLY:
+            raise GradlabError(f"spaces: {label} is complex; the {self.name} space is for real inputs")
         if self.needs_matrix and (x.ndim < 2 or (self.name != "lower" and x.shape[-1] != x.shape[-2])):
             raise GradlabError(
                 f"spaces: {label} has shape {tuple(x.shape)}; the {self.name} space needs square matrices"
@@ -84,13 +90,21 @@ class Space:
         if self.name not in _POINT_TESTS or x.size == 0:
             return
         gap, what = _POINT_TESTS[self.name](xp, x)
-        if gap > _POINT_TOLERANCE * backend.eps(xp, x.dtype) ** 0.5:
+        eps = backend.eps(xp, xp.real(x).dtype)
+        if gap > _POINT_TOLERANCE * eps**0.5:
             raise GradlabError(
                 f"spaces: {label} is not {what} (off by {gap:.3g}): give a point of the {self.name} space"
             )
 
 
 _POINT_TOLERANCE = 10.0
+# spaces whose points are real (an ordering, a norm of real vectors, real rotations)
+_REAL_ONLY = ("spd", "simplex", "sphere", "orthogonal")
+
+
+def _hermitian_gap(xp: Any, x: Array) -> tuple[float, str]:
+    scale = max(float(xp.max(xp.abs(x))), 1e-300)
+    return float(xp.max(xp.abs(x - xp.conj(xp.matrix_transpose(x))))) / scale, "Hermitian"
 
 
 def _symmetric_gap(xp: Any, x: Array) -> tuple[float, str]:
@@ -129,6 +143,7 @@ def _orthogonal_gap(xp: Any, x: Array) -> tuple[float, str]:
 
 _POINT_TESTS = {
     "symmetric": _symmetric_gap,
+    "hermitian": _hermitian_gap,
     "spd": _spd_gap,
     "lower": _lower_gap,
     "simplex": _simplex_gap,
@@ -138,6 +153,7 @@ _POINT_TESTS = {
 
 SPACES = {
     "symmetric": Space("symmetric", _sym, needs_matrix=True),
+    "hermitian": Space("hermitian", _hermitian, needs_matrix=True),
     "spd": Space("spd", _sym, needs_matrix=True),  # an open set of the symmetric matrices
     "lower": Space("lower", _lower, needs_matrix=True),
     "simplex": Space("simplex", _simplex),

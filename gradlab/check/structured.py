@@ -139,8 +139,11 @@ class Structured:
                 )
             leaf = matched[0]
             space = spaces.resolve(value, leaf.path)
-            if leaf.kind != "real":
-                raise GradlabError(f"spaces: {leaf.path} is not a real floating array; a space moves real inputs")
+            if leaf.kind not in ("real", "complex"):
+                raise GradlabError(
+                    f"spaces: {leaf.path} is {'holomorphic' if leaf.kind == 'holomorphic' else 'not a floating array'};"
+                    " a space moves real or (not holomorphic) complex inputs"
+                )
             space.validate(self.xp, leaf.value, leaf.path)
             leaf.space = space
 
@@ -167,7 +170,8 @@ class Structured:
         """The user's leaf for a canonical input value (``moving``: the numerics moved it there)."""
         xp = self.xp
         if leaf.kind == "complex":
-            return cv.unpair(xp, value)
+            z = cv.unpair(xp, value)
+            return spaces.moved(xp, leaf.space, leaf.value, z) if leaf.space is not None and moving else z
         if leaf.kind == "holomorphic":
             dtype = cv.complex_dtype(xp, value.dtype)
             return xp.astype(value, dtype) + xp.astype(xp.imag(leaf.value), dtype) * 1j
@@ -327,6 +331,11 @@ class Structured:
                 )
             return cot
         if leaf.kind == "complex":
+            if leaf.space is not None:  # projected as a torch-convention gradient (a+bj: dL/da + i dL/db)
+                cot = xp.astype(cot, leaf.value.dtype) if not cv.is_complex(xp, cot) else cot
+                torch_form = xp.conj(cot) if self.convention == "jax" else cot
+                torch_form = leaf.space.project(xp, torch_form, leaf.value)
+                cot = xp.conj(torch_form) if self.convention == "jax" else torch_form
             return cv.cotangent_from_user(xp, cot, self.convention, at.dtype)
         if leaf.kind == "holomorphic":
             return xp.real(cot) if cv.is_complex(xp, cot) else cot
@@ -341,12 +350,13 @@ class Structured:
 
         def canonical_jvp(tangents: Sequence[Any], out: Array, *canonical: Any) -> Array:
             xp = self.xp
-            values = []
+            values: list[Any] = []
             for leaf, t in zip(self.leaves, tangents, strict=True):
                 if t is None or not leaf.differentiated:
                     values.append(None)
                 elif leaf.kind == "complex":
-                    values.append(cv.unpair(xp, t))
+                    z = cv.unpair(xp, t)
+                    values.append(leaf.space.project(xp, z, leaf.value) if leaf.space is not None else z)
                 elif leaf.kind == "holomorphic":
                     values.append(xp.astype(t, cv.complex_dtype(xp, t.dtype)))
                 elif leaf.space is not None:

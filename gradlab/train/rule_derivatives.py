@@ -28,7 +28,8 @@ class TensorDifferentiator:
         return Tensor(x, requires_grad=True)
 
     def owns(self, value: Any) -> bool:
-        return isinstance(value, Tensor)
+        # a Tensor holding an object array was made by a NumPy function fed Tensors: its graph is cut
+        return isinstance(value, Tensor) and backend.is_array(value.data) and value.data.dtype != object
 
     def grad(self, fn: Callable[..., Any], primals: Sequence[Array]) -> tuple[Array, ...]:
         value, pullback = autograd.vjp(fn, primals)
