@@ -70,8 +70,9 @@ def _merge_pairs(r: CheckResult) -> None:
         if index in merged:
             continue
         if analytic is not None and numeric is not None:
-            a = complex(analytic[index + (0,)], analytic[index + (1,)])
-            n = complex(numeric[index + (0,)], numeric[index + (1,)])
+            real, imag = (*index, 0), (*index, 1)  # (named: a subscript a[*i, 0] needs Python 3.11)
+            a = complex(analytic[real], analytic[imag])
+            n = complex(numeric[real], numeric[imag])
             merged[index] = Mismatch(index, a, n, abs(a - n), m.tolerance)
         else:  # one part known: say which
             part = ".real" if m.index[-1] == 0 else ".imag"
