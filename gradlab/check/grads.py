@@ -259,14 +259,6 @@ def _forward(task: Task, problems: list[str], results: list[CheckResult]) -> Arr
         results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
         return None
     out = first.value
-    if backend.is_complex(xp, out.dtype):
-        problems.append(
-            f"the forward returns {form.dtype_name(out.dtype)} values: complex outputs are not supported yet, and"
-            " comparing their real parts alone would be wrong; check the real and imaginary parts as two real"
-            " functions (e.g. lambda x: f(x).real and lambda x: f(x).imag, with their rules)"
-        )
-        results.append(CheckResult("form", "fail", "forward", "; ".join(problems), details=problems))
-        return None
     if not bool(xp.all(xp.isfinite(out))) and (_finite_inputs(task) or not bool(xp.any(xp.isfinite(out)))):
         # (where inputs hold NaN or Inf, the finite part of the output is checked: finite_part.py)
         message = (
