@@ -22,14 +22,21 @@ def in_old_order(rule: Callable[..., Any], skip: int = 0) -> bool:
     """Whether ``rule`` is written in the old order ``rule(g, *inputs, out)``: its last positional
     parameter is named like an output (``out``, ``ans``...) and its second is not (``skip``: leading
     parameters that are not the rule's, ``self`` of a method read from its class)."""
-    try:
-        params = [
-            p for p in inspect.signature(rule).parameters.values()
+    code = getattr(rule, "__code__", None)
+    if code is not None and not hasattr(rule, "__self__"):  # a plain function: its code says it at once
+        n_defaults = len(getattr(rule, "__defaults__", None) or ())
+        names = list(code.co_varnames[: code.co_argcount - n_defaults])[skip:]
+    else:
+        try:
+            parameters = inspect.signature(rule).parameters.values()
+        except (TypeError, ValueError):
+            return False
+        names = [
+            p.name
+            for p in parameters
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ][skip:]  # fmt: skip
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 3 and params[-1].name in _OUTPUT_NAMES and params[1].name not in _OUTPUT_NAMES
+        ][skip:]
+    return len(names) >= 3 and names[-1] in _OUTPUT_NAMES and names[1] not in _OUTPUT_NAMES
 
 
 def reordered(rule: Callable[..., Any] | None, label: str) -> Callable[..., Any] | None:

@@ -84,6 +84,10 @@ class Structured:
                 self.leaves.append(Leaf(path, leaf_value, p, self._kind(leaf_value, holomorphic)))
         self._choose(wrt, names, len(inputs))
         self._give_spaces(given_spaces or {}, names)
+        # every input a real array or a value passed through, none in a container or a space
+        self.plain = all(tree.is_leaf for tree in self.trees) and all(
+            leaf.kind in ("real", "other") and leaf.space is None for leaf in self.leaves
+        )
         self.out_tree: Tree | None = None
         self.out_leaves: list[OutLeaf] = []
         self.single = True  # the output is one real array, kept as it is
@@ -194,6 +198,8 @@ class Structured:
 
     def forward(self, *canonical: Any) -> Array:
         """The canonical forward: the user's function at the user's values, its output joined."""
+        if self.plain and self.single and self.out_tree is not None:  # arrays in, one array out: as given
+            return self.f(*canonical, **self.kwargs)
         out = self.f(*self.user_arguments(canonical, moving=True), **self.kwargs)
         if self.out_tree is None:
             self._learn_output(out)
