@@ -63,3 +63,16 @@ def test_complex_step_is_refused_for_complex_inputs():
 def test_a_wrong_convention_name_is_a_clear_error():
     with pytest.raises(GradlabError, match="'torch'"):
         check_grads(np.sin, Z, vjp=lambda g, out, z: g, convention="pytorch")
+
+
+def test_json_writes_complex_values_as_a_plus_bj():
+    import json
+
+    from gradlab.cli.report_files import _plain, _result_json
+
+    report = check_grads(lambda z: z**2, Z, vjp=lambda g, out, z: g * 2 * z)
+    text = json.dumps(_result_json(report.result("rev", "z")), default=_plain)
+    row = json.loads(text)["mismatches"][0]
+    assert (
+        row["analytic"].endswith("j") and complex(row["analytic"]) == report.result("rev", "z").mismatches[0].analytic
+    )
