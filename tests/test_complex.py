@@ -76,3 +76,12 @@ def test_json_writes_complex_values_as_a_plus_bj():
     assert (
         row["analytic"].endswith("j") and complex(row["analytic"]) == report.result("rev", "z").mismatches[0].analytic
     )
+
+
+def test_a_false_holomorphic_claim_is_a_form_failure():
+    # |z|^2 is not complex-differentiable: moving only the real parts would check half of the rule
+    loss = lambda z: np.abs(z) ** 2  # noqa: E731
+    report = check_grads(loss, Z, vjp=lambda g, out, z: g * 2 * z, holomorphic=True)
+    form = report.result("form")
+    assert form is not None and form.status == "fail"
+    assert "not holomorphic in z" in form.message

@@ -30,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 from gradlab import backend
-from gradlab.check import form, leaf_report, pytree, second_order
+from gradlab.check import form, holomorphy, leaf_report, pytree, second_order
 from gradlab.check.adj import check_adj
 from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
@@ -154,6 +154,8 @@ def check_grads(
         return leaf_report.relabel(_check(task), problem), problem, task
 
     report, problem, task = run(convention, checks)
+    if holomorphic and "form" in task.checks:  # a false claim would leave half of the rule unchecked
+        _not_holomorphic(report, holomorphy.violations(problem, seed))
     if vjp is not None:  # a VJP wrong for a complex input: is it right in the other convention?
         _convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
     if order == 2:
@@ -161,6 +163,15 @@ def check_grads(
     if hvp is not None:
         report.results += second_order.check_hvp(check_grads, f, inputs, problem, task, vjp, hvp, kwargs)
     return report
+
+
+def _not_holomorphic(report: GradCheckReport, found: list[str]) -> None:
+    form_result = report.result("form")
+    if not found or form_result is None:
+        return
+    form_result.status = "fail"
+    form_result.details += found
+    form_result.message = "; ".join(form_result.details)
 
 
 def _convention_hint(report: GradCheckReport, problem: Structured, rerun: Callable[[str], GradCheckReport]) -> None:

@@ -185,9 +185,9 @@ class Structured:
 
     def user_arguments(self, canonical: Sequence[Any], moving: bool) -> list[Any]:
         values = [self.user_leaf(leaf, v, moving) for leaf, v in zip(self.leaves, canonical, strict=True)]
-        return self._per_position(values)
+        return self.per_position(values)
 
-    def _per_position(self, values: list[Any]) -> list[Any]:
+    def per_position(self, values: list[Any]) -> list[Any]:
         args = []
         for p, tree in enumerate(self.trees):
             args.append(pytree.unflatten(tree, [v for leaf, v in zip(self.leaves, values, strict=True)
@@ -370,7 +370,7 @@ class Structured:
                 else:
                     values.append(t)
             args = self.user_arguments(canonical, moving=False)
-            result = jvp(tuple(self._per_position(values)), self._split(out, cotangent=False), *args, **self.kwargs)
+            result = jvp(tuple(self.per_position(values)), self._split(out, cotangent=False), *args, **self.kwargs)
             if self.single and isinstance(result, (tuple, list)) and len(result) == 1:
                 result = result[0]
             return self._join(result, "the JVP's output tangent", at_first=False)
