@@ -93,3 +93,17 @@ def test_softmax_cross_entropy_runs_its_generic_path_on_strict_arrays(mode):
         mode=mode,
     )
     assert report.status == "pass", report.format()
+
+
+def test_pytrees_complex_values_and_spaces_use_only_the_array_api():
+    z = xp.asarray(np.array([0.5 + 1j, -1.2 + 0.3j]))
+    assert check_grads(lambda z: z * z, z, vjp=lambda g, out, z: g * xp.conj(2 * z), holomorphic=True).passed
+    assert check_grads(lambda z: z * z, z, vjp=lambda g, out, z: g * 2 * z).status == "fail"  # the jax rule
+    params = {"a": xp.asarray(np.array([1.0, 2.0])), "b": xp.asarray(np.array([0.5]))}
+
+    def f(p):
+        return xp.sum(p["a"] * p["a"]), p["b"] * 3.0
+
+    assert check_grads(f, params, vjp=lambda g, out, p: {"a": 2 * g[0] * p["a"], "b": 3.0 * g[1]}).passed
+    a = xp.asarray(np.array([[2.0, 0.0], [0.5, 1.0]]))
+    assert check_grads(lambda a: xp.sum(a * a), a, vjp=lambda g, out, a: 2 * g * a, spaces={0: "lower"}).passed
