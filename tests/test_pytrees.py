@@ -169,3 +169,8 @@ def test_a_homework_class_in_the_old_order_still_checks(tmp_path):
     run = subprocess.run([sys.executable, "-m", "gradlab", "check", str(module), "--examples", "5"],
                          capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_misspelled_option_is_named_not_passed_to_a_function_that_does_not_take_it():
+    with pytest.raises(gradlab.GradlabError, match=r"did you mean rtol=\?"):
+        check_grads(lambda x: np.exp(x), np.ones(2), vjp=lambda g, out, x: g * out, rtool=1e-3)

@@ -39,7 +39,7 @@ from gradlab.check.rounding import vjp_rounding
 from gradlab.check.rule_order import reordered
 from gradlab.check.sampling import Sampler
 from gradlab.check.structured import Structured
-from gradlab.check.task import CHECKS, Task, input_names
+from gradlab.check.task import CHECKS, Task, check_keywords, input_names
 from gradlab.errors import GradlabError
 
 Array = Any
@@ -141,6 +141,8 @@ def check_grads(
     """
     if order not in (1, 2):
         raise GradlabError(f"order={order!r}: choose 1 or 2")
+    if kwargs:
+        check_keywords(f, kwargs, OPTIONS)
     vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
 
     def run(convention: str, checks: Sequence[str]) -> tuple[GradCheckReport, Structured, Task]:
@@ -189,6 +191,13 @@ def _convention_hint(report: GradCheckReport, problem: Structured, rerun: Callab
                 f"a missing (or extra) conjugate: the VJP is right in the {other!r} convention, not in"
                 f" {problem.convention!r} (pass convention={other!r} if the rule follows it)"
             )
+
+
+# the options of check_grads, for a misspelled one's hint
+OPTIONS = (
+    "vjp", "jvp", "hvp", "wrt", "mode", "method", "rtol", "atol", "probes", "seed", "checks", "name", "names",
+    "complex_safe", "convention", "holomorphic", "spaces", "order",
+)  # fmt: skip
 
 
 def _name_of(f: Callable[..., Any]) -> str:

@@ -7,6 +7,7 @@ report, and how to check (mode, numerical method, probes, tolerances). Every mis
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -147,3 +148,22 @@ def _resolve_wrt(xp: Any, inputs: list[Any], wrt: Sequence[int] | None, names: l
     if not chosen:
         raise GradlabError("wrt is empty: name at least one input to differentiate")
     return tuple(dict.fromkeys(chosen))
+
+
+def check_keywords(f: Callable[..., Any], kwargs: dict[str, Any], options: Sequence[str]) -> None:
+    """Raise ``GradlabError`` for a keyword meant for ``check_grads`` but misspelled: one that
+    ``f`` does not take either (a keyword ``f`` takes is passed to it and to the rules)."""
+    try:
+        signature = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin or a ufunc: let f say what it takes
+        return
+    try:
+        signature.bind_partial(**kwargs)
+    except TypeError:
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        close = {k: difflib.get_close_matches(k, options, n=1) for k in unknown}
+        hints = [f"{k!r} (did you mean {close[k][0]}=?)" if close[k] else repr(k) for k in unknown]
+        raise GradlabError(
+            f"{', '.join(hints)}: neither an option of the check nor a parameter of"
+            f" {getattr(f, '__name__', 'f')}; keywords the check does not know go to f and its rules"
+        ) from None
