@@ -83,7 +83,7 @@ class Structured:
             for leaf_value, path in zip(values, paths, strict=True):
                 self.leaves.append(Leaf(path, leaf_value, p, self._kind(leaf_value, holomorphic)))
         self._choose(wrt, names, len(inputs))
-        self._give_spaces(given_spaces or {}, names)
+        self._give_spaces(given_spaces or {})
         # every input a real array or a value passed through, none in a container or a space
         self.plain = all(tree.is_leaf for tree in self.trees) and all(
             leaf.kind in ("real", "other") and leaf.space is None for leaf in self.leaves
@@ -127,7 +127,7 @@ class Structured:
         if not any(leaf.differentiated for leaf in self.leaves):
             raise GradlabError("no input is a floating array: there is nothing to differentiate")
 
-    def _give_spaces(self, given: Mapping[Any, Any], names: list[str]) -> None:
+    def _give_spaces(self, given: Mapping[Any, Any]) -> None:
         for key, value in given.items():
             if isinstance(key, int) and not isinstance(key, bool):
                 if not -len(self.trees) <= key < len(self.trees):
@@ -203,7 +203,7 @@ class Structured:
         out = self.f(*self.user_arguments(canonical, moving=True), **self.kwargs)
         if self.out_tree is None:
             self._learn_output(out)
-        return self._join(out, "the forward's output", at_first=False)
+        return self._join(out, "the forward's output")
 
     def _learn_output(self, out: Any) -> None:
         xp = self.xp
@@ -223,7 +223,7 @@ class Structured:
             offset += size
             self.out_leaves.append(leaf)
 
-    def _join(self, out: Any, what: str, at_first: bool) -> Array:
+    def _join(self, out: Any, what: str) -> Array:
         """One real array of the output's (or an output tangent's) floating leaves."""
         xp = self.xp
         assert self.out_tree is not None
@@ -373,7 +373,7 @@ class Structured:
             result = jvp(tuple(self.per_position(values)), self._split(out, cotangent=False), *args, **self.kwargs)
             if self.single and isinstance(result, (tuple, list)) and len(result) == 1:
                 result = result[0]
-            return self._join(result, "the JVP's output tangent", at_first=False)
+            return self._join(result, "the JVP's output tangent")
 
         return canonical_jvp
 
