@@ -167,3 +167,44 @@ def test_an_op_checked_only_on_one_element_inputs_is_flagged(tmp_path):
     assert "Transpose [float64]: only one-element inputs" in result.stdout
     (run, *_) = json.loads(report.read_text())["ops"][0]["runs"]
     assert run["status"] == "pass" and run["only_one_element"] and run["largest_input"] == 1
+
+
+TUPLES = PACKAGE / "ops" / "ops_tuple.py"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["MakeTensorTuple", "TupleGetItem", "FusedAddScalars", "Stack", "Split"])
+def test_right_tuple_ops_pass_on_their_own_tensor_tuples(name, dtype):
+    target = _targets(TUPLES)[name]
+    assert target.problem is None and target.unfinished is None, target.problem or target.unfinished
+    outcome = fuzz_op(target.op, dtype, max_examples=20, spec=target.spec)
+    assert outcome.failure is None, outcome.failure and outcome.failure.report.format()
+    assert outcome.status == "pass", outcome.error
+
+
+def test_a_tuple_input_is_three_checked_arrays_and_tuple_op_parameters_are_drawn():
+    targets = _targets(TUPLES)
+    assert [x.name for x in targets["Stack"].spec.inputs] == ["args[0]", "args[1]", "args[2]"]
+    assert [x.name for x in targets["TupleGetItem"].spec.inputs] == ["a[0]", "a[1]", "a[2]"]
+    assert [x.name for x in targets["MakeTensorTuple"].spec.inputs] == ["args[0]", "args[1]", "args[2]"]
+    assert [p.name for p in targets["FusedAddScalars"].spec.params] == ["c0", "c1"]  # by their float annotation
+    assert [p.name for p in targets["TupleGetItem"].spec.params] == ["index"]
+
+
+@pytest.mark.parametrize(
+    "name, check, words",
+    [
+        ("MakeTensorTupleStarred", "form", "TypeError: tuple expected at most 1 argument"),
+        ("TupleGetItemUndefined", "form", "NameError: name 'zeros_like' is not defined"),
+        # split along axis 0 of a stack along axis 1: as many parts as the first axis is long
+        ("StackAlongFirst", "form", "the gradient of args, a tuple of 3 tensors, is a tuple of"),
+        ("StackPythonTuple", "form", "a tuple input's gradient is one TensorTuple"),
+    ],
+)
+def test_planted_bugs_of_tuple_ops_are_found_for_their_reason(name, check, words):
+    target = _targets(TUPLES)[name]
+    outcome = fuzz_op(target.op, "float64", max_examples=40, spec=target.spec)
+    assert outcome.status == "fail", outcome.error
+    result = outcome.failure.report.result(check)
+    assert result is not None and result.status == "fail", outcome.failure.report.format()
+    assert words in (result.message + " ".join(result.details))

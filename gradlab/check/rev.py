@@ -56,7 +56,9 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
                 f" derivative: the {dtype_name(task.inputs[i].dtype)} result loses more digits than this formula's"
                 " own rounding explains here (cancellation that a rearranged formula would avoid?)"
             )
-    if result.status == "fail" and not result.diagnosis:
+    # an output exactly as large as all the inputs together is a stack or a concatenation: nothing broadcast
+    stacked = len(task.inputs) > 1 and sum(int(x.size) for x in task.inputs) == int(sampler.out.size)
+    if result.status == "fail" and not result.diagnosis and not stacked:
         hint = diagnose.broadcast_hint(task.names[i], tuple(task.inputs[i].shape), tuple(sampler.out.shape))
         if hint:
             result.details.append(hint)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.cli import conventions
-from gradlab.cli.infer import required_args
+from gradlab.cli.infer import ones_like, required_args
 from gradlab.cli.unfinished import Unfinished, unwritten
 from gradlab.fuzz.strategies import core_dims
 from gradlab.ops.registry import Op
@@ -183,7 +183,7 @@ def first_call(op: Op, spec: Spec) -> None:
             xs.append(rng.uniform(max(low, -2.0), min(high, 2.0), size=shape))
     try:
         out = op(*xs)
-        grads = None if out is None else op.vjp(np.ones_like(out), out, *xs)
+        grads = None if out is None else op.vjp(ones_like(out), out, *xs)
     except NotImplementedError as exc:
         raise Unfinished(f"{op.name} raises NotImplementedError: not written yet") from exc
     except Unfinished:

@@ -17,7 +17,7 @@ from typing import Any
 
 from gradlab.check.rule_order import in_old_order
 from gradlab.cli import conventions
-from gradlab.cli.frameworks import framework_of
+from gradlab.cli.frameworks import Needle, Packing, framework_of
 from gradlab.cli.infer import required_args
 from gradlab.cli.unfinished import Unfinished, is_stub
 from gradlab.ops.registry import Op
@@ -57,8 +57,8 @@ def constructor_arguments(cls: type) -> list[Argument]:
     except (TypeError, ValueError):
         return []
     return [
-        Argument(p.name, conventions.constructor_param(cls, p.name), None if p.default is p.empty else p.default,
-                 required=p.default is p.empty)
+        Argument(p.name, conventions.constructor_param(cls, p.name, p.annotation),
+                 None if p.default is p.empty else p.default, required=p.default is p.empty)
         for p in params
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]  # fmt: skip
@@ -97,15 +97,6 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
             raise Unfinished(f"{name}.{method} is not written yet (its body is only pass or raise NotImplementedError)")
     if not reverse:
         return None, spec, f"{name} has {forward_name} but no gradient(self, out_grad, node), vjp or backward to check"
-    if any(base.__name__ == "TensorTupleOp" for base in cls.__mro__):
-        return (
-            None,
-            spec,
-            (
-                f"{name} is a TensorTupleOp: its values are tuples of Tensors, and gradlab checks ops on arrays only"
-                " (tuples of arrays are not supported yet)"
-            ),
-        )
     arguments = constructor_arguments(cls)
     framework = framework_of(cls) if forward_name == "compute" and reverse == "gradient" else None
 
@@ -124,6 +115,11 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
         return cls(**kwargs)
 
     arrays = required_args(getattr(cls, forward_name))[1:]  # without self
+    packing = Packing(tuple(arrays), (None,) * len(arrays))  # one array per input
+    if isinstance(framework, Needle) and framework.tuple_type is not None:  # and tuples of them
+        packing = Packing.of(arrays, framework.tuple_inputs(cls, forward_name), _variadic(getattr(cls, forward_name)))
+    elif any(base.__name__ == "TensorTupleOp" for base in cls.__mro__):
+        return None, spec, f"{name} is a TensorTupleOp, but gradlab found no TensorTuple class beside it"
     takes_arrays = len(required_args(getattr(cls, reverse))) > 2
     # a class written for gradlab's old order vjp(self, g, *arrays, out) keeps working
     old_order = reverse == "vjp" and in_old_order(cls.vjp, skip=1)
@@ -133,13 +129,13 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
 
         op = make(params, xs)
         if framework is not None:
-            return as_array(framework.forward(op, forward_name, xs), xs)
+            return as_array(framework.forward(op, forward_name, packing.pack(xs)), xs)
         return as_array(getattr(op, forward_name)(*xs), xs)
 
     def vjp(g: Any, out: Any, *xs: Any, **params: Any) -> Any:
         op = make(params, xs)
         if framework is not None:
-            return framework.vjp(op, forward_name, g, xs, out)
+            return packing.unpack(framework.vjp(op, forward_name, g, packing.pack(xs), out))
         rule = getattr(op, reverse)
         if reverse == "vjp":
             return rule(g, *xs, out) if old_order else rule(g, out, *xs)
@@ -149,8 +145,16 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
     def jvp(tangents: Any, out: Any, *xs: Any, **params: Any) -> Any:
         return make(params, xs).jvp(tangents, out, *xs)
 
-    result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=tuple(arrays))
+    result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=packing.names)
     result.framework = framework  # type: ignore[attr-defined]  (read by discover for the report)
     result.constructor = param_table(arguments)  # type: ignore[attr-defined]
     result.arguments = arguments  # type: ignore[attr-defined]
     return result, spec, None
+
+
+def _variadic(method: Any) -> bool:
+    """Whether ``method`` takes ``*args`` (needle's ``MakeTensorTuple.compute(self, *args)``)."""
+    try:
+        return any(p.kind is p.VAR_POSITIONAL for p in inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return False

@@ -153,13 +153,23 @@ CONSTRUCTOR_PARAMS: dict[str, dict[str, Any]] = {
 CONSTRUCTOR_PARAMS_BY_CLASS: dict[tuple[str, str], dict[str, Any]] = {
     ("Transpose", "axes"): {"kind": "axis_pair"},
     ("BroadcastTo", "shape"): {"kind": "broadcast"},
+    # which array of a tuple value gradlab makes (frameworks.TUPLE_LENGTH of them) TupleGetItem picks
+    ("TupleGetItem", "index"): {"kind": "choice", "values": [0, 1, 2]},
 }
+# by annotation, where neither the name nor the class says it: a float (FusedAddScalars(c0: float, c1: float))
+CONSTRUCTOR_PARAMS_BY_TYPE: dict[str, dict[str, Any]] = {"float": CONSTRUCTOR_PARAMS["scalar"]}
 
 
-def constructor_param(cls: type, arg: str) -> dict[str, Any] | None:
-    """The spec's params table entry for constructor argument ``arg`` of ``cls`` (or a base class), if known."""
+def constructor_param(cls: type, arg: str, annotation: Any = None) -> dict[str, Any] | None:
+    """The spec's params table entry for constructor argument ``arg`` of ``cls`` (or a base class), if
+    known: by class, by name, else by its type annotation."""
     by_class = (CONSTRUCTOR_PARAMS_BY_CLASS.get((c.__name__, arg)) for c in cls.__mro__)
-    return next((k for k in by_class if k is not None), None) or CONSTRUCTOR_PARAMS.get(arg)
+    by_type = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+    return (
+        next((k for k in by_class if k is not None), None)
+        or CONSTRUCTOR_PARAMS.get(arg)
+        or CONSTRUCTOR_PARAMS_BY_TYPE.get(str(by_type))
+    )
 
 
 def first_value(kind: dict[str, Any], shape: tuple[int, ...]) -> Any:

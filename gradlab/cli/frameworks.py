@@ -14,11 +14,72 @@ The interface (:class:`Framework`) is what an adapter for torch, JAX or HIPS aut
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+# arrays in a tuple value gradlab makes (Stack's TensorTuple; TupleGetItem picks index 0, 1 or 2),
+# and in a forward of any number of arrays (make_tuple's compute(self, *args))
+TUPLE_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class Packing:
+    """How the arrays gradlab draws make an op's inputs: one array per input, or a tuple of
+    :data:`TUPLE_LENGTH` for an input that takes a tuple value (named ``args[0]``, ``args[1]``...)."""
+
+    inputs: tuple[str, ...]  # the forward's parameters
+    sizes: tuple[int | None, ...]  # per parameter: None for one array, k for a tuple of k
+
+    @classmethod
+    def of(cls, params: Sequence[str], tuples: Sequence[bool], variadic: bool = False) -> Packing:
+        """For a forward with ``params`` (``tuples``: which take a tuple value); a forward of
+        ``*args`` alone takes :data:`TUPLE_LENGTH` arrays."""
+        if variadic and not params:
+            return cls(tuple(f"args[{i}]" for i in range(TUPLE_LENGTH)), (None,) * TUPLE_LENGTH)
+        return cls(tuple(params), tuple(TUPLE_LENGTH if t else None for t in tuples))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The arrays' names: a parameter's, or ``args[0]``, ``args[1]``... for a tuple's."""
+        pairs = zip(self.inputs, self.sizes, strict=True)
+        return tuple(name for p, k in pairs for name in ([p] if k is None else [f"{p}[{i}]" for i in range(k)]))
+
+    def pack(self, xs: Sequence[Any]) -> list[Any]:
+        """The op's inputs from gradlab's arrays: a tuple input gets its arrays as one tuple."""
+        values, i = [], 0
+        for size in self.sizes:
+            values.append(xs[i] if size is None else tuple(xs[i : i + size]))
+            i += 1 if size is None else size
+        return values
+
+    def unpack(self, grads: Any) -> Any:
+        """Gradients per array from the rule's gradients per input; a tuple input's gradient must be a
+        tuple value of one gradient per array."""
+        if all(size is None for size in self.sizes):
+            return grads
+        if len(grads) != len(self.sizes):
+            raise TypeError(
+                f"the gradient gives {len(grads)} values for {len(self.sizes)} input(s) ({', '.join(self.inputs)}):"
+                " a tuple input's gradient is one TensorTuple (make_tuple(...)), not a Python tuple of Tensors"
+            )
+        flat: list[Any] = []
+        for name, size, grad in zip(self.inputs, self.sizes, grads, strict=True):
+            if size is None:
+                flat.append(grad)
+            elif isinstance(grad, tuple) and len(grad) == size:
+                flat.extend(grad)
+            else:
+                what = f"a tuple of {len(grad)}" if isinstance(grad, tuple) else f"a {type(grad).__name__}"
+                raise TypeError(
+                    f"the gradient of {name}, a tuple of {size} tensors, is {what}: return a TensorTuple"
+                    " (make_tuple(...)) with one gradient per tensor"
+                )
+        return tuple(flat)
 
 
 class Framework(Protocol):
@@ -64,6 +125,8 @@ class Needle:
 
     def __init__(self, tensor: type, module: Any) -> None:
         self.tensor, self.module = tensor, module
+        tuple_type = getattr(module, "TensorTuple", None)
+        self.tuple_type: type | None = tuple_type if isinstance(tuple_type, type) else None
         self.package = sys.modules.get(module.__name__.split(".")[0])
         self.device: Any = None
         self.backend = (
@@ -74,7 +137,9 @@ class Needle:
         where = getattr(self.module, "__file__", self.module.__name__)
         return f"in its framework: {self.tensor.__name__} of {self.module.__name__} ({where}), backend {self.backend}"
 
-    def wrap(self, x: np.ndarray) -> Any:
+    def wrap(self, x: Any) -> Any:
+        if isinstance(x, tuple):
+            return self.wrap_tuple([self.wrap(v) for v in x])
         if self.device is None:
             try:
                 return self.tensor(x, dtype=str(x.dtype))
@@ -85,9 +150,24 @@ class Needle:
                 self.device = cpu()
         return self.tensor(x, device=self.device, dtype=str(x.dtype))
 
+    def wrap_tuple(self, tensors: Sequence[Any]) -> Any:
+        """A constant TensorTuple of ``tensors``' data: made without the homework's own tuple ops,
+        which may be the ones under check (and ``TupleGetItem`` folds a ``make_tuple`` away)."""
+        if self.tuple_type is None:
+            raise TypeError(f"{self.module.__name__} has no TensorTuple for a tuple value")
+        data = tuple(t.realize_cached_data() for t in tensors)
+        made = getattr(self.tuple_type, "make_const", None)
+        value = made(data) if callable(made) else None
+        if not isinstance(value, self.tuple_type):  # a make_const of Tensor only: fill one by hand
+            value = self.tuple_type.__new__(self.tuple_type)
+            value._init(None, [], cached_data=data, requires_grad=False)
+        return value
+
     def unwrap(self, value: Any) -> Any:
         if value is None or isinstance(value, np.ndarray):
             return value
+        if self.tuple_type is not None and isinstance(value, self.tuple_type):
+            return tuple(self.unwrap(v) for v in value.realize_cached_data())
         if callable(getattr(value, "numpy", None)):
             return np.array(value.numpy())
         return np.asarray(value)
@@ -103,13 +183,43 @@ class Needle:
         # what the rule wrote into the framework's copies shows on gradlab's arrays (the form check)
         for array, tensor in ((g, g_tensor), (out, node), *zip(xs, tensors, strict=True)):
             _write_back(array, self.unwrap(tensor))
-        if isinstance(grads, (tuple, list)):
-            return tuple(self.unwrap(v) for v in grads)
-        return self.unwrap(grads)
+        # one gradient per input, as needle's gradient_as_tuple reads them: a Python tuple or list
+        # holds one per input; anything else (a Tensor, a TensorTuple) is the one input's
+        return tuple(self.unwrap(v) for v in (grads if isinstance(grads, (tuple, list)) else [grads]))
+
+    def tuple_inputs(self, cls: type, method: str) -> list[bool]:
+        """Which of ``cls``'s forward parameters take a TensorTuple: annotated so on ``compute`` or
+        ``__call__`` (needle's ``Stack.compute(self, args: TensorTuple)``, ``TupleGetItem.__call__(self,
+        a: TensorTuple)``), or a lone parameter named ``args``."""
+        params = _positional(getattr(cls, method))
+        if self.tuple_type is None:
+            return [False] * len(params)
+        called = dict(_positional(cls.__call__))
+        marked = [_is_tuple(note) or _is_tuple(called.get(name)) for name, note in params]
+        if not any(marked) and [name for name, _ in params] == ["args"]:
+            marked = [True]
+        return marked
 
 
-def _write_back(array: np.ndarray, now: Any) -> None:
-    if isinstance(now, np.ndarray) and now.shape == array.shape and not np.array_equal(now, array, equal_nan=True):
+def _positional(fn: Any) -> list[tuple[str, Any]]:
+    """A method's positional parameters after ``self`` with their annotations."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return []
+    return [(p.name, p.annotation) for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _is_tuple(note: Any) -> bool:
+    text = note if isinstance(note, str) else getattr(note, "__name__", "")
+    return text in ("TensorTuple", "Tuple", "tuple") or text.endswith(".TensorTuple")
+
+
+def _write_back(array: Any, now: Any) -> None:
+    if isinstance(array, tuple) and isinstance(now, tuple) and len(now) == len(array):
+        for part, value in zip(array, now, strict=True):
+            _write_back(part, value)
+    elif isinstance(now, np.ndarray) and now.shape == array.shape and not np.array_equal(now, array, equal_nan=True):
         array[...] = now
 
 

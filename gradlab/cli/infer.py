@@ -120,6 +120,7 @@ class _Probe:
                 return None
             if out is None:
                 raise Unfinished(f"{self.op.name}'s forward returns None for its output")
+            out = joined(out)
             if not isinstance(out, (np.ndarray, np.generic)) or out.dtype.kind != "f":
                 kind = f"a {out.dtype} array" if isinstance(out, (np.ndarray, np.generic)) else type(out).__name__
                 self.last = f"{self.op.name}'s forward returned {kind}, not a floating array"
@@ -200,7 +201,7 @@ class _Probe:
         try:
             with time_limit(self.timeout, self.op.name):
                 out = self.op(*xs)
-                self.op.vjp(np.ones_like(out), out, *xs)
+                self.op.vjp(ones_like(out), out, *xs)
         except NotImplementedError:
             return True  # not written yet: reported as unfinished
         except (Exception, SystemExit):
@@ -354,6 +355,18 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+
+
+def joined(out: Any) -> Any:
+    """A tuple of arrays (needle's Split) as one flat array, for the shape search; anything else as is."""
+    if isinstance(out, (tuple, list)) and out and all(isinstance(o, (np.ndarray, np.generic)) for o in out):
+        return np.concatenate([np.ravel(o) for o in out])
+    return out
+
+
+def ones_like(out: Any) -> Any:
+    """A cotangent of ones shaped like ``out``: an array, or a tuple of them."""
+    return tuple(ones_like(o) for o in out) if isinstance(out, (tuple, list)) else np.ones_like(out)
 
 
 def required_args(fn: Callable[..., Any]) -> list[str]:

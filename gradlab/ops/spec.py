@@ -227,8 +227,9 @@ def _parse_input(i: int, raw: Any, fail: Any) -> InputSpec:
     if unknown:
         raise fail(f"{where}.{sorted(unknown)[0]}", f"unknown field; an input has {', '.join(sorted(allowed))}")
     name, domain = raw.get("name"), raw.get("domain")
-    if not isinstance(name, str) or not name.isidentifier():
-        raise fail(f"{where}.name", f"{name!r} is not a valid input name")
+    # an identifier, or one array of a tuple value (needle's Stack takes args[0], args[1], ...)
+    if not isinstance(name, str) or not re.fullmatch(r"[^\W\d]\w*(\[\d+\])?", name):
+        raise fail(f"{where}.name", f"{name!r} is not a valid input name (x, or x[0] for an array of a tuple)")
     if domain not in DOMAINS:
         raise fail(f"{where}.domain", f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}")
     for key in ("diff", "batch"):

@@ -35,6 +35,13 @@ class TensorOp(Op):
         return Tensor.make_from_op(self, args)
 
 
+class TensorTupleOp(Op):
+    """An op whose output is a tuple of tensors."""
+
+    def __call__(self, *args):
+        return TensorTuple.make_from_op(self, args)
+
+
 class Value:
     op: Op | None
     inputs: list["Value"]
@@ -49,24 +56,44 @@ class Value:
     def _init(self, op, inputs, *, cached_data=None, requires_grad=True):
         self.op, self.inputs, self.cached_data, self.requires_grad = op, list(inputs), cached_data, requires_grad
 
+    @classmethod
+    def make_const(cls, data, *, requires_grad=False):
+        value = cls.__new__(cls)
+        value._init(None, [], cached_data=data, requires_grad=requires_grad)
+        return value
+
+    @classmethod
+    def make_from_op(cls, op: Op, inputs: list["Value"]):
+        value = cls.__new__(cls)
+        value._init(op, inputs)
+        value.realize_cached_data()
+        return value
+
+
+class TensorTuple(Value):
+    """A tuple of tensors, as one value of the graph (its cached data is a tuple of arrays)."""
+
+    def __len__(self):
+        return len(self.realize_cached_data())
+
+    def __getitem__(self, index: int):
+        from . import ops
+
+        return ops.tuple_get_item(self, index)
+
+    def tuple(self):
+        return tuple(self[i] for i in range(len(self)))
+
+    def __add__(self, other):
+        from . import ops
+
+        return ops.make_tuple(*[self[i] + other[i] for i in range(len(self))])
+
 
 class Tensor(Value):
     def __init__(self, array, *, device=None, dtype=None, requires_grad=True):
         data = array.realize_cached_data() if isinstance(array, Tensor) else array
         self._init(None, [], cached_data=numpy.array(data, dtype=dtype or "float32"), requires_grad=requires_grad)
-
-    @staticmethod
-    def make_from_op(op: Op, inputs: list[Value]):
-        tensor = Tensor.__new__(Tensor)
-        tensor._init(op, inputs)
-        tensor.realize_cached_data()
-        return tensor
-
-    @staticmethod
-    def make_const(data, requires_grad=False):
-        tensor = Tensor.__new__(Tensor)
-        tensor._init(None, [], cached_data=data, requires_grad=requires_grad)
-        return tensor
 
     @property
     def shape(self):
