@@ -160,7 +160,9 @@ class Needle:
         value = made(data) if callable(made) else None
         if not isinstance(value, self.tuple_type):  # a make_const of Tensor only: fill one by hand
             value = self.tuple_type.__new__(self.tuple_type)
-            value._init(None, [], cached_data=data, requires_grad=False)
+            value._init(None, [], cached_data=data)
+        # as the op's inputs are: needle detaches the node of an op of constants that need no gradient
+        value.requires_grad = True
         return value
 
     def unwrap(self, value: Any) -> Any:

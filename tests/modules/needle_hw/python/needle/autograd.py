@@ -53,7 +53,9 @@ class Value:
             self.cached_data = self.op.compute(*[x.realize_cached_data() for x in self.inputs])
         return self.cached_data
 
-    def _init(self, op, inputs, *, cached_data=None, requires_grad=True):
+    def _init(self, op, inputs, *, cached_data=None, requires_grad=None):
+        if requires_grad is None:
+            requires_grad = any(x.requires_grad for x in inputs)
         self.op, self.inputs, self.cached_data, self.requires_grad = op, list(inputs), cached_data, requires_grad
 
     @classmethod
@@ -66,6 +68,8 @@ class Value:
     def make_from_op(cls, op: Op, inputs: list["Value"]):
         value = cls.__new__(cls)
         value._init(op, inputs)
+        if not value.requires_grad:  # as needle does: no graph kept for constants
+            return cls.make_const(value.realize_cached_data())
         value.realize_cached_data()
         return value
 
