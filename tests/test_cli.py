@@ -88,6 +88,20 @@ def test_a_report_file_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     assert target.read_text() == "new"
 
 
+def test_a_report_file_gets_the_modes_of_an_ordinary_file(tmp_path):
+    import os
+    import stat
+
+    from gradlab.cli import report_files
+
+    mask = os.umask(0o022)
+    try:
+        report_files.write_atomic(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
 def test_the_buggy_example_fails_with_a_report_and_matching_files(tmp_path):
     report, junit = tmp_path / "r.json", tmp_path / "r.xml"
     result = gradlab(
@@ -104,11 +118,15 @@ def test_the_buggy_example_fails_with_a_report_and_matching_files(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED" in result.stdout and "rev failed" in result.stdout
     assert "reproduce: gradlab check" in result.stdout
+    assert "1 op: " in result.stdout
     data = json.loads(report.read_text())
     (op,) = data["ops"]
     assert op["name"] == "layernorm" and op["status"] == "fail"
     failing = [r for run in op["runs"] for r in run["failure"]["report"]["results"] if r["status"] == "fail"]
     assert {(r["check"], r["subject"]) for r in failing} == {("rev", "x")}
+    # the FAILED rows show the failure's error, not the passing examples' (which were 1e-12 or so)
+    row = next(line for line in result.stdout.splitlines() if "float64" in line and "FAILED" in line)
+    assert f"{max(r['max_rel_err'] for r in failing):.1e}" in row
     suite = ET.parse(junit).getroot().find("testsuite")
     assert int(suite.get("failures")) == len(op["runs"]) == 2
     assert all("rev failed" in f.get("message") for f in suite.iter("failure"))
@@ -190,6 +208,18 @@ def test_module_problems_exit_2_with_a_paragraph_naming_the_file(tmp_path, sourc
     assert "Traceback" not in result.stderr
 
 
+def test_no_color_is_honoured_and_no_color_flag_forces_it(monkeypatch):
+    import argparse
+
+    from gradlab.cli.commands import _console
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert _console(argparse.Namespace(no_color=False)).no_color
+    monkeypatch.delenv("NO_COLOR")
+    assert not _console(argparse.Namespace(no_color=False)).no_color
+    assert _console(argparse.Namespace(no_color=True)).no_color
+
+
 def test_cuda_without_cupy_is_a_clear_usage_error():
     pytest.importorskip("numpy")
     try:
@@ -206,5 +236,6 @@ def test_cuda_without_cupy_is_a_clear_usage_error():
 def test_list_shows_the_registry_and_a_module():
     result = gradlab("list", "-k", "^(softmax|matmul)$")
     assert result.returncode == 0 and "softmax" in result.stdout and "matmul" in result.stdout
+    assert "gradlab/ops/nn.py" in result.stdout and "…" not in result.stdout  # piped: no cell cut at 80 columns
     course = gradlab("list", EXAMPLES / "course_style.py")
     assert course.returncode == 0 and "affine" in course.stdout

@@ -18,7 +18,9 @@ EXIT_OK, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
 def _console(args: argparse.Namespace) -> Any:
     from rich.console import Console
 
-    return Console(no_color=args.no_color, highlight=not args.no_color, emoji=False, soft_wrap=False)
+    # --no-color forces it; otherwise rich decides, reading NO_COLOR (https://no-color.org) itself
+    no_color = True if args.no_color else None
+    return Console(no_color=no_color, highlight=not args.no_color, emoji=False, soft_wrap=False)
 
 
 def _targets(args: argparse.Namespace) -> list[Any]:
@@ -242,7 +244,9 @@ def run_list(args: argparse.Namespace) -> int:
         family = t.op.family if t.style == "registry" else t.style
         shape = spec.shape + (" (inferred)" if t.inferred else "") if spec else "-"
         table.add_row(t.name, family, checks, inputs, shape, t.source)
+    if not console.is_terminal:  # piped or redirected: every cell whole, one row per line, no 80-column cut
+        console.width = max(console.width, console.measure(table, options=console.options.update_width(1000)).maximum)
     console.print(table)
     if not args.quiet:
-        console.print(f"{len(targets)} ops")
+        console.print(f"{len(targets)} op{'' if len(targets) == 1 else 's'}")
     return EXIT_OK

@@ -38,7 +38,7 @@ def summary_table(session: Session) -> Table:
             continue
         for o in t.outcomes:
             skipped = f"{o.nondiff}" + (f" (+{o.rejected} invalid)" if o.rejected else "")
-            worst = f"{o.worst_rel_err:.1e}" if o.examples else "-"
+            worst = _worst(o)
             table.add_row(t.name, o.dtype, ",".join(o.checks), str(o.examples), skipped, worst, _status(o.status))
     return table
 
@@ -185,4 +185,16 @@ def verdict(session: Session) -> Text:
     style = "bold green" if session.exit_code == 0 else "bold red"
     if session.strict and session.exit_code:
         parts.append("--strict: warnings, undecided ops and unfinished functions count")
-    return Text(f"{len(session.targets)} ops: " + ", ".join(parts), style=style)
+    count = len(session.targets)
+    return Text(f"{count} op{'' if count == 1 else 's'}: " + ", ".join(parts), style=style)
+
+
+def _worst(o: OpOutcome) -> str:
+    """The worst relative error to show: on a failed row the failure's (the shrunk example's failing
+    checks; "-" when only the form failed), else the worst over the examples that passed."""
+    if not o.examples:
+        return "-"
+    if o.failure is not None:
+        failing = [r.max_rel_err for r in o.failure.report.results if r.status == "fail" and r.check != "form"]
+        return f"{max(failing):.1e}" if failing else "-"
+    return f"{o.worst_rel_err:.1e}"
