@@ -230,7 +230,7 @@ def test_cuda_without_cupy_is_a_clear_usage_error():
         pass
     result = gradlab("check", "--registry", "-k", "^exp$", "--device", "cuda")
     assert result.returncode == 2
-    assert "install gradlab[cupy]" in result.stderr
+    assert "pip install 'gradlab-check[cupy]'" in result.stderr
 
 
 def test_list_shows_the_registry_and_a_module():

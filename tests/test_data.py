@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import re
 import struct
-import sys
 
 import numpy as np
 import pytest
@@ -135,7 +134,6 @@ def test_spiral_without_noise_follows_the_formula():
 
 
 def test_digits():
-    pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (pip install gradlab[sklearn])")
     X_tr, y_tr, X_te, y_te = load_digits()
     assert X_tr.shape[1] == X_te.shape[1] == 64
     assert len(X_tr) + len(X_te) == 1797 and 350 <= len(X_te) <= 370
@@ -146,11 +144,10 @@ def test_digits():
     np.testing.assert_array_equal(load_dataset("digits")[0], X_tr)
 
 
-def test_digits_without_sklearn_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn", None)
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(GradlabError, match=re.escape("pip install gradlab[sklearn]")):
-        load_digits()
+def test_digits_are_the_uci_test_set():
+    X_tr, y_tr, X_te, y_te = load_digits()
+    assert np.bincount(np.concatenate([y_tr, y_te])).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert np.isclose(np.concatenate([X_tr, X_te]).sum(dtype=np.float64) * 16, 561718.0)
 
 
 # --- IDX files ---

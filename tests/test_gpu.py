@@ -12,7 +12,7 @@ def _gpu_reason() -> str | None:
     try:
         import cupy
     except ImportError:
-        return "CuPy is not installed (pip install gradlab[cupy])"
+        return "CuPy is not installed (pip install 'gradlab-check[cupy]')"
     try:
         if cupy.cuda.runtime.getDeviceCount() == 0:
             return "no CUDA device found"

@@ -11,8 +11,6 @@ from gradlab.train import nn
 from gradlab.train.autograd import Tensor
 from gradlab.train.loop import TrainConfig, train
 
-pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (pip install gradlab[sklearn])")
-
 
 def test_mlp_on_digits_reaches_97_percent_within_20_epochs():
     accuracies = [train(TrainConfig(model="mlp", seed=s)).epochs[-1].test_accuracy for s in (0, 1, 2)]

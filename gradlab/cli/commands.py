@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gradlab._version import install_hint
+
 # 0: every finished rule is right; 1: a rule is wrong, or an op could not be checked (with --strict also a
 # warning or an unfinished function); 2: the command could not run
 EXIT_OK, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
@@ -149,7 +151,7 @@ def _require_cuda() -> None:
     try:
         import cupy
     except ImportError:
-        raise GradlabError("--device cuda needs CuPy: install gradlab[cupy]") from None
+        raise GradlabError(f"--device cuda needs CuPy: {install_hint('cupy')}") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception:  # CuPy raises its own CUDARuntimeError without a driver
@@ -185,7 +187,7 @@ def run_train(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise GradlabError(f"--plot {plot_check} needs matplotlib: pip install gradlab[plot]") from None
+            raise GradlabError(f"--plot {plot_check} needs matplotlib: {install_hint('plot')}") from None
     console = _console(args)
     table = Table(title=f"gradlab train: {config.model} on {config.dataset}", title_justify="left", header_style="bold")
     for column in ("epoch", "train loss", "train acc", "test acc", "time"):

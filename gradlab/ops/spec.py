@@ -39,7 +39,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "specs"
+# the built-in specs: inside the package when installed from a wheel or an sdist (setup.py copies
+# them there), the repository's top-level specs/ in a checkout or an editable install
+_PACKAGED = Path(__file__).resolve().parents[1] / "specs"
+SPEC_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "specs"
 
 DOMAINS = {
     "real": (-3.0, 3.0),

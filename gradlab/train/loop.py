@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from gradlab._version import install_hint
 from gradlab.errors import GradlabError
 from gradlab.train import data, nn, optim
 from gradlab.train.autograd import Tensor, no_grad
@@ -151,7 +152,7 @@ def plot(history: History, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise GradlabError("--plot needs matplotlib: pip install gradlab[plot]") from None
+        raise GradlabError(f"--plot needs matplotlib: {install_hint('plot')}") from None
     epochs = [e.epoch for e in history.epochs]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [e.train_loss for e in history.epochs], marker="o")
