@@ -50,10 +50,12 @@ def test_the_installed_copy_checks_the_registry_and_serves_the_fixture(installed
     check = run(gradlab, "check", "--registry", "-k", "^(softmax|matmul)$", "--examples", "5", "--no-color", cwd=tmp)
     assert "4 passed" in check.stdout or check.stdout.count("passed") >= 4, check.stdout
     test = tmp / "test_user.py"
-    test.write_text(textwrap.dedent("""
+    test.write_text(
+        textwrap.dedent("""
         def test_softmax(gradcheck):
             gradcheck("softmax")
-    """))
+    """)
+    )
     result = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", test, cwd=tmp)
     assert "1 passed" in result.stdout
     run(gradlab, "train", "--epochs", "1", cwd=tmp)  # the bundled digits, no scikit-learn
