@@ -180,7 +180,7 @@ def first_call(op: Op, spec: Spec) -> None:
             xs.append(rng.integers(0, size.get(x.classes or "", 1), size=shape))
         else:
             low, high = x.bounds
-            xs.append(rng.uniform(max(low, -2.0), min(high, 2.0), size=shape))
+            xs.append(rng.uniform(max(low, -2.0), min(high, 2.0), size=shape).astype(spec.dtypes[0]))
     try:
         out = op(*xs)
         grads = None if out is None else op.vjp(ones_like(out), out, *xs)

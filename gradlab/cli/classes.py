@@ -147,6 +147,7 @@ def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None,
 
     result = Op(name, fwd, vjp_joint=vjp, jvp_joint=jvp if "jvp" in methods else None, arg_names=packing.names)
     result.framework = framework  # type: ignore[attr-defined]  (read by discover for the report)
+    result.dtypes = getattr(framework, "dtypes", None)  # type: ignore[attr-defined]  (what its tensors keep)
     result.constructor = param_table(arguments)  # type: ignore[attr-defined]
     result.arguments = arguments  # type: ignore[attr-defined]
     return result, spec, None

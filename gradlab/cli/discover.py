@@ -190,6 +190,8 @@ class _Candidate:
             if framework is not None and shapes.domain == "real":
                 shapes.domain = "nonzero"  # divisions, logs and powers are singular at 0: stay a margin away
             target.spec = shapes.spec(self.name, checks, self.source, params)
+            if getattr(op, "dtypes", None):  # what its framework's tensors keep (a float32-only backend)
+                target.spec = dataclasses.replace(target.spec, dtypes=tuple(op.dtypes))
             config = conventions.describe(self.config, self.name, first)
             if constructor:
                 config = f"{self.name}({', '.join(constructor)}) drawn per example"

@@ -14,6 +14,7 @@ The interface (:class:`Framework`) is what an adapter for torch, JAX or HIPS aut
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Sequence
@@ -129,17 +130,37 @@ class Needle:
         self.tuple_type: type | None = tuple_type if isinstance(tuple_type, type) else None
         self.package = sys.modules.get(module.__name__.split(".")[0])
         self.device: Any = None
-        self.backend = (
-            "NumPy" if getattr(module, "array_api", np) is np else type(getattr(module, "array_api", None)).__name__
-        )
+        api = getattr(module, "array_api", np)
+        self.backend = "NumPy" if api is np else getattr(api, "__name__", type(api).__name__)
 
     def describe(self) -> str:
         where = getattr(self.module, "__file__", self.module.__name__)
-        return f"in its framework: {self.tensor.__name__} of {self.module.__name__} ({where}), backend {self.backend}"
+        kept = " (float32 only: it keeps no float64, so float64 is not checked)" if "float64" not in self.dtypes else ""
+        name = f"{self.tensor.__name__} of {self.module.__name__} ({where})"
+        return f"in its framework: {name}, backend {self.backend}{kept}"
+
+    @functools.cached_property
+    def dtypes(self) -> tuple[str, ...]:
+        """The floating dtypes the framework's Tensors keep: float64 and float32, or float32 alone (the
+        course's compiled NDArray backend asserts float32)."""
+        kept = []
+        for dtype in ("float64", "float32"):
+            try:
+                back = self.unwrap(self._tensor(np.ones(2, dtype=dtype)))
+            except Exception:  # the framework refuses the dtype
+                continue
+            if isinstance(back, np.ndarray) and back.dtype == dtype:
+                kept.append(dtype)
+        return tuple(kept) or ("float32",)
 
     def wrap(self, x: Any) -> Any:
         if isinstance(x, tuple):
             return self.wrap_tuple([self.wrap(v) for v in x])
+        if x.dtype.kind == "f" and x.dtype.name not in self.dtypes:  # float64 differencing is refused: done in float32
+            raise TypeError(f"{self.tensor.__name__} of backend {self.backend} keeps {' and '.join(self.dtypes)} only")
+        return self._tensor(x)
+
+    def _tensor(self, x: np.ndarray) -> Any:
         if self.device is None:
             try:
                 return self.tensor(x, dtype=str(x.dtype))

@@ -89,6 +89,11 @@ class _Probe:
         self.op, self.n, self.max_tries, self.timeout = op, n, max_tries, timeout
         self.tries, self.last, self.depth, self.domain = 0, "", -1, "real"
         self.rng = np.random.default_rng(0)
+        # the first dtype the op runs in (an op of a float32-only framework refuses float64)
+        self.dtype = np.dtype((getattr(op, "dtypes", None) or ("float64",))[0])
+
+    def draw(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+        return self.rng.uniform(low, high, size=shape).astype(self.dtype)
 
     def failed(self, exc: BaseException) -> None:
         """Keep the error of the try that got furthest into the user's code (the deepest line): a
@@ -107,7 +112,7 @@ class _Probe:
         self.tries += 1
         for domain in ("real", "positive") if self.domain == "real" else ("positive",):
             low, high = (-2.0, 2.0) if domain == "real" else (0.5, 2.0)
-            args = xs if xs is not None else [self.rng.uniform(low, high, size=s) for s in shapes]
+            args = xs if xs is not None else [self.draw(low, high, s) for s in shapes]
             try:
                 with time_limit(self.timeout, self.op.name):
                     out = self.op(*args)
@@ -150,7 +155,7 @@ class _Probe:
         shapes = [(BASE,)] * self.n
         if self.run(shapes) is None:  # and learn the domain (a power of a negative base is NaN)
             return None
-        xs = [self.rng.uniform(0.5 if self.domain == "positive" else -2.0, 2.0, size=s) for s in shapes]
+        xs = [self.draw(0.5 if self.domain == "positive" else -2.0, 2.0, s) for s in shapes]
         out = self.run(shapes, xs)
         if out is None or out.shape != (BASE,):
             return None
@@ -196,7 +201,7 @@ class _Probe:
         the forward accepts alike (matmul of vectors or of matrices); what it returns is the check's
         business, so a wrong gradient shape never steers the search."""
         shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
-        xs = [self.rng.uniform(0.5 if self.domain == "positive" else -2.0, 2.0, size=s) for s in shapes]
+        xs = [self.draw(0.5 if self.domain == "positive" else -2.0, 2.0, s) for s in shapes]
         self.tries += 1
         try:
             with time_limit(self.timeout, self.op.name):
@@ -247,7 +252,7 @@ class _Probe:
         of ``w``) runs with any longer ``b``, and must not get a size of its own."""
         shapes = [tuple(sizes[labels[(a, j)]] for j in range(r)) for a, r in enumerate(rank)]
         low = 0.5 if self.domain == "positive" else -2.0
-        xs = [self.rng.uniform(low, 2.0, size=s) for s in shapes]
+        xs = [self.draw(low, 2.0, s) for s in shapes]
         out = self.run(shapes, xs)
         if out is None:
             return False
