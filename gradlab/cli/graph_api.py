@@ -137,11 +137,10 @@ class Graph:
         self.node_type = type(self.placeholder("x"))
 
     def describe(self) -> str:
-        where = getattr(self.module, "__file__", self.module.__name__)
-        return (
-            f"in its graph framework: {self.node_type.__name__} of {self.module.__name__} ({where}),"
-            " evaluated node by node"
-        )
+        where = getattr(self.module, "__file__", None) or self.module.__name__
+        # a loose file is imported under a name of gradlab's own (gradlab_user_autodiff_0): show its own
+        shown = re.sub(r"^gradlab_user_(\w+)_\d+$", r"\1", self.module.__name__)
+        return f"in its graph framework: {self.node_type.__name__} of {shown} ({where}), evaluated node by node"
 
     def placeholder(self, name: str) -> Any:
         if self.variable is None:
