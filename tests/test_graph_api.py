@@ -92,7 +92,7 @@ def test_op_classes_are_found_and_run_in_their_graph_framework():
     assert set(RIGHT) <= set(targets)
     assert not {"Node", "Op", "PlaceholderOp", "Executor"} & set(targets)  # the framework, not ops
     assert {t.style for t in targets.values()} == {"graph"}
-    assert "run in its graph framework: Node of" in targets["AddOp"].inferred
+    assert f"run in its graph framework: Node of autodiff ({MODULE})" in targets["AddOp"].inferred
     assert "evaluated node by node" in targets["AddOp"].inferred
     assert {x.domain for x in targets["MulOp"].spec.inputs} == {"nonzero"}  # away from 0, as needle's
 
@@ -141,6 +141,33 @@ def test_planted_bugs_are_found_for_their_reason(name, check, words):
     assert outcome.status == "fail"
     result = outcome.failure.report.result(check)
     assert result.status == "fail" and words in (result.message + " ".join(result.details))
+
+
+def test_a_gradient_that_evaluates_to_a_python_number_is_reported_not_fixed(tmp_path):
+    source = """
+        class HalfOp(Op):
+            def __call__(self, node_A):
+                node = Op.__call__(self)
+                node.inputs = [node_A]
+                return node
+
+            def compute(self, node, input_vals):
+                return input_vals[0] * 0.5
+
+            def gradient(self, node, output_grad):
+                return [half_of_op(output_grad)]
+
+        class HalfOfOp(HalfOp):
+            def compute(self, node, input_vals):
+                return float(np.mean(input_vals[0])) * 0.5  # a number, right only for one element
+
+        half_of_op = HalfOfOp()
+    """
+    target = _module(tmp_path, source)["HalfOp"]
+    outcome = fuzz_op(target.op, "float64", max_examples=20, spec=target.spec)
+    assert outcome.status == "fail"
+    result = outcome.failure.report.result("form")
+    assert "the cotangent for node_A is a float, not an array" in result.message + " ".join(result.details)
 
 
 def test_a_gradient_that_ignores_the_transpose_flags_fails_where_one_is_set():
