@@ -2,7 +2,9 @@
 
 ``discover("layers.py")`` imports the module by path (its folder on ``sys.path`` meanwhile, so
 its own imports work) and returns one :class:`Target` per op found at its top level, in any of the
-styles of :mod:`gradlab.cli.adapters` (gradlab ops, homework classes, course layer pairs and losses).
+styles of :mod:`gradlab.cli.adapters` (gradlab ops, homework classes, course layer pairs and losses),
+or of the dlsys homework's graph API (:mod:`gradlab.cli.graph_api`: op classes making ``Node`` objects,
+recognised before the homework classes, whose ``compute(self, node, input_vals)`` they would misread).
 
 A spec comes from the op (inline or ``spec`` attribute), from ``<module>.toml`` beside the file
 (tables by op name, the schema of ``specs/*.toml``; it wins over an inline spec), or is inferred:

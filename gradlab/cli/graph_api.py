@@ -314,11 +314,11 @@ def graph_op(cls: type, shown: str) -> tuple[Op | None, Spec | None, str | None]
         return None if grads is None else tuple(_swap(v) if i in transposed else v for i, v in enumerate(grads))
 
     result = Op(name, fwd, vjp_joint=vjp, arg_names=tuple(nodes))
-    result.framework = graph  # type: ignore[attr-defined]  (read by discover for the report and the domain)
+    result.framework = graph  # type: ignore[attr-defined]  # read by discover for the report and the domain
     result.constructor = param_table(arguments)  # type: ignore[attr-defined]
-    result.call_arguments = arguments  # type: ignore[attr-defined]  (read by unchosen)
+    result.call_arguments = arguments  # type: ignore[attr-defined]  # read by unchosen
     if len(nodes) == 2 and len(flags) == 2:  # matmul_op(node_A, node_B, trans_A, trans_B): matrices, not vectors
-        result.shape_hint = "(n,k),(k,m)"  # type: ignore[attr-defined]  (read by discover)
+        result.shape_hint = "(n,k),(k,m)"  # type: ignore[attr-defined]  # read by discover
     return result, spec, None
 
 
