@@ -43,8 +43,9 @@ STATISTICS: dict[str, tuple[int, ...]] = {
 # prefix): the course's affine takes x (N, d_1, ..., d_k) with w (d_1 * ... * d_k, M); drawn as rank 2 or 3
 FLATTENED: tuple[str, ...] = ("affine",)
 # input shapes the forward accepts in a wrong form too (a (w,) gamma broadcasts against (n, c, h, w)
-# as well as the course's (1, c, 1, 1)): tried first, by layer name (a prefix: spatial_groupnorm_quick too)
-SHAPES: dict[str, str] = {"spatial_groupnorm": "(n,c,h,w),(1,c,1,1),(1,c,1,1)"}
+# as well as the course's (1, c, 1, 1)); dlsys's BroadcastToOp(node_A, node_B) takes B only for its shape, which adds
+# one leading axis to A's: tried first, by layer name (a prefix: spatial_groupnorm_quick too)
+SHAPES: dict[str, str] = {"spatial_groupnorm": "(n,c,h,w),(1,c,1,1),(1,c,1,1)", "BroadcastTo": "(n,m),(k,n,m)"}
 
 
 def flattened(name: str) -> bool:

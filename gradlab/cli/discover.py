@@ -2,7 +2,9 @@
 
 ``discover("layers.py")`` imports the module by path (its folder on ``sys.path`` meanwhile, so
 its own imports work) and returns one :class:`Target` per op found at its top level, in any of the
-styles of :mod:`gradlab.cli.adapters` (gradlab ops, homework classes, course layer pairs and losses).
+styles of :mod:`gradlab.cli.adapters` (gradlab ops, homework classes, course layer pairs and losses),
+or of the dlsys homework's graph API (:mod:`gradlab.cli.graph_api`: op classes making ``Node`` objects,
+recognised before the homework classes, whose ``compute(self, node, input_vals)`` they would misread).
 
 A spec comes from the op (inline or ``spec`` attribute), from ``<module>.toml`` beside the file
 (tables by op name, the schema of ``specs/*.toml``; it wins over an inline spec), or is inferred:
@@ -21,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from gradlab.check.form import describe_exception
-from gradlab.cli import conventions
+from gradlab.cli import conventions, graph_api
 from gradlab.cli.adapters import (
     arity_problem,
     course_op,
@@ -41,7 +43,7 @@ from gradlab.ops.spec import Spec, SpecError, load_specs
 
 __all__ = ["DiscoveryError", "Target", "discover"]
 
-STYLES = ("gradlab", "class", "course", "loss")
+STYLES = ("gradlab", "class", "graph", "course", "loss")
 
 
 class DiscoveryError(GradlabError):
@@ -171,13 +173,13 @@ class _Candidate:
         with time_limit(timeout, self.name):
             op, spec, target.problem = self.make()
         target.op, target.spec = op, _without_spaces(toml_spec or spec)
-        if op is not None and self.style == "class":
-            target.problem = unchosen(op, target.spec)
+        if op is not None and self.style in ("class", "graph"):
+            target.problem = (unchosen if self.style == "class" else graph_api.unchosen)(op, target.spec)
             if target.problem:
                 target.op = None
                 return
         if op is not None and target.spec is None:
-            hint = conventions.shape_hint(self.name)
+            hint = getattr(op, "shape_hint", None) or conventions.shape_hint(self.name)
             shapes = infer_shapes(op, hint=hint, timeout=timeout, arrays_batch=self.style == "class")
             if isinstance(shapes, str):
                 target.op, target.problem = None, f"{shapes}. If it works on shapes not tried, {self.pin}"
@@ -249,6 +251,13 @@ def _candidates_of(attr, value, module, members, classes, shown, toml_hint) -> l
         line = source_line(value.forward)
         pin = f"pin them with an inline spec (op(..., spec={{...}})) or a [{value.name}] table in {toml_hint}"
         return [_Candidate(value.name, "gradlab", line, f"{shown}:{line}", (attr,), lambda: gradlab_op(value), pin)]
+    if inspect.isclass(value) and value in classes and graph_api.is_graph_class(value):
+        if not graph_api.is_graph_op(value, classes):
+            return []  # the graph API's base Op, PlaceholderOp
+        line = source_line(value)
+        pin = f"pin them with a class attribute spec = {{...}} or a [{value.__name__}] table in {toml_hint}"
+        make = lambda: graph_api.graph_op(value, shown)  # noqa: E731
+        return [_Candidate(value.__name__, "graph", line, f"{shown}:{line}", (), make, pin)]
     if inspect.isclass(value) and value in classes:
         methods = class_methods(value, classes)
         if methods is None:
