@@ -1,4 +1,4 @@
-"""Finding ops in users' modules (three styles), inferring their shapes, and whole-file problems."""
+"""Finding ops in users' modules (every style), inferring their shapes, and whole-file problems."""
 
 import functools
 import sys
@@ -125,7 +125,7 @@ def test_an_import_error_names_the_exception_and_the_modules_line(tmp_path):
 
 def test_a_module_with_nothing_to_check_says_which_styles_count(tmp_path):
     path = _write(tmp_path, "helpers.py", "def add(a, b):\n    return a + b\n")
-    with pytest.raises(DiscoveryError, match=r"helpers\.py: nothing to check.*three styles") as info:
+    with pytest.raises(DiscoveryError, match=r"helpers\.py: nothing to check.*these styles") as info:
         discover(path)
     assert "compute" in str(info.value) and "_forward" in str(info.value) and "defvjp" in str(info.value)
 

@@ -46,9 +46,10 @@ def _targets(args: argparse.Namespace) -> list[Any]:
     if args.paths:
         from gradlab.cli.discover import discover
 
+        specs = _project_specs(getattr(args, "config", None))
         for path in args.paths:
-            module = path.split("::", 1)[0]
-            for found in discover(path, timeout=getattr(args, "timeout", None) or None):
+            for found in discover(path, timeout=getattr(args, "timeout", None) or None, specs=specs):
+                module = found.source.rsplit(":", 1)[0]  # the op's own file, also when a folder was given
                 targets.append(
                     Checked(
                         name=found.name, style=found.style, source=found.source, select=f"{module}::{found.name}",
@@ -60,6 +61,20 @@ def _targets(args: argparse.Namespace) -> list[Any]:
     if not chosen:
         raise GradlabError(f"no op matches -k {args.pattern!r}; `gradlab list` shows the names")
     return chosen
+
+
+def _project_specs(config: Any) -> dict[str, Any]:
+    """The op specs of ``[tool.gradlab.ops]`` (:mod:`gradlab.cli.config`), parsed."""
+    from gradlab.errors import GradlabError
+    from gradlab.ops.spec import SpecError, parse_spec
+
+    specs = {}
+    for name, table in (config.ops if config is not None else {}).items():
+        try:
+            specs[name] = parse_spec(name, table, f"{config.path} [tool.gradlab.ops.{name}]")
+        except SpecError as exc:
+            raise GradlabError(f"{exc}. Fix the table (the schema of specs/*.toml).") from None
+    return specs
 
 
 def _module_file(fn: Any) -> str:
@@ -87,14 +102,16 @@ def run_check(args: argparse.Namespace) -> int:
         raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gradlab.cli import console_report
+    from gradlab.cli import console_report, parallel
     from gradlab.cli.session import Session
     from gradlab.fuzz.profiles import PROFILES
 
     session = Session(
-        targets=targets, dtypes=("float64", "float32") if args.dtype == "all" else (args.dtype,),
+        targets=parallel.shard(targets, args.shard),
+        dtypes=("float64", "float32") if args.dtype == "all" else (args.dtype,),
         examples=args.examples or PROFILES[args.profile], seed=args.seed, mode=args.mode,
         device=args.device, profile=args.profile, timeout=args.timeout or None, strict=args.strict,
+        jobs=args.jobs or parallel.cores(), shard=args.shard,
     )  # fmt: skip
     for path in (args.json, args.junit_xml):
         if path and _is_dir(path):
@@ -113,8 +130,21 @@ def run_check(args: argparse.Namespace) -> int:
     def on_progress(name: str, done: int, planned: int) -> None:
         progress.update(current["task"], completed=done)
 
+    serial = parallel.why_serial(session, session.jobs)
+    if serial and not args.quiet:
+        console.print(serial, style="dim")
+    # the workers are forked before the progress bar starts its thread
+    futures = (
+        parallel.start(session, session.jobs) if session.jobs > 1 and len(session.work()) > 1 and not serial else None
+    )
     with progress:
-        session.run(on_start, on_progress)
+        if futures is not None:
+            task = progress.add_task(
+                f"{len(futures)} checks on {min(session.jobs, len(futures))} processes", total=len(futures)
+            )
+            parallel.collect(session, futures, lambda target, dtype: progress.advance(task))
+        else:
+            session.run(on_start, on_progress)
         if "task" in current:
             progress.update(current["task"], completed=session.examples)
     if not args.quiet:

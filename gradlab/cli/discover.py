@@ -67,7 +67,9 @@ class Target:
     aliases: tuple[str, ...] = field(default=(), repr=False)
 
 
-def discover(path: str | Path, select: str | None = None, timeout: float | None = None) -> list[Target]:
+def discover(
+    path: str | Path, select: str | None = None, timeout: float | None = None, specs: dict[str, Spec] | None = None
+) -> list[Target]:
     """The ops of the module at ``path`` (``"file.py"``, ``"file.py::name"`` or a package folder), in
     the order of the source.
 
@@ -75,7 +77,8 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
     or import error of the one file given, nothing to check, an unknown ``::name``, an invalid
     ``<module>.toml``); a problem of one op, or of one module of a folder, is its target's
     ``problem``, code not written yet its ``unfinished``. Every call of the user's code while
-    inspecting an op runs under ``timeout`` seconds.
+    inspecting an op runs under ``timeout`` seconds. ``specs`` are the project's op specs by name
+    (``[tool.gradlab.ops]``); a table in the ``.toml`` beside a module wins over them.
     """
     text = str(path)
     if "::" in text:
@@ -87,7 +90,7 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
         raise DiscoveryError(str(exc)) from None
     found: list[_Candidate] = []
     broken: list[Target] = []
-    specs: dict[str, Spec] = {}
+    beside: dict[str, Spec] = {}
     for file in files:
         shown = text if len(files) == 1 else str(file)
         try:
@@ -97,18 +100,20 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
                 raise DiscoveryError(str(exc)) from None
             broken.append(Target(file.stem, None, None, "module", shown, problem=str(exc)))
             continue
-        specs |= _toml_specs(file)
+        beside |= _toml_specs(file)
         found += sorted(_candidates(module, shown), key=lambda c: c.line)
     if not found and not broken:
         raise DiscoveryError(
-            f"{text}: nothing to check: no op found at the module's top level. gradlab recognises three styles:"
+            f"{text}: nothing to check: no op found at the module's top level. gradlab recognises these styles:"
             " ops made with gradlab.ops.op and defvjp/defjvp; classes with compute(self, *arrays) or"
             " forward(self, *arrays) and gradient(self, out_grad, node), vjp(self, g, out, *arrays) or"
-            " backward(self, g, *arrays); and course layer pairs foo_forward(x, ...) -> (out, cache) with"
-            " foo_backward(dout, cache) -> grads, or foo_loss(x, y) -> (loss, dx). Define one of them in the module."
+            " backward(self, g, *arrays) (needle's ops, run on its Tensors); the graph API of dlsys autodiff.py"
+            " (op singletons with compute(self, node, input_vals) and gradient(self, node, output_grad)); and"
+            " course layer pairs foo_forward(x, ...) -> (out, cache) with foo_backward(dout, cache) -> grads, or"
+            " foo_loss(x, y) -> (loss, dx). Define one of them in the module."
         )
     names = [c.name for c in found]
-    for name, spec in specs.items():
+    for name, spec in beside.items():
         if name not in names:
             raise DiscoveryError(
                 f"{spec.source}: op {name!r}: no op of that name in {text}; the ops found are {', '.join(names)}."
@@ -122,7 +127,8 @@ def discover(path: str | Path, select: str | None = None, timeout: float | None 
                 f"{text}: no op named {select!r}; the ops found are {', '.join(names)}."
                 f" Use {text}::NAME with one of these names."
             )
-    return broken + [c.build(specs.get(c.name), timeout) for c in found]
+    given = (specs or {}) | beside
+    return broken + [c.build(given.get(c.name), timeout) for c in found]
 
 
 def _toml_specs(file: Path) -> dict[str, Spec]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from gradlab.cli import commands
 
@@ -56,7 +58,7 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(check_defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradlab",
         description="Check hand-written VJP (reverse mode) and JVP (forward mode) rules against numerical"
@@ -98,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
                        " before the op counts as hanging (default 20)")  # fmt: skip
     check.add_argument("--strict", action="store_true",
                        help="warnings and unfinished functions fail the run too (exit 1)")  # fmt: skip
+    check.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                       help="processes checking ops side by side (default: all cores); same results")  # fmt: skip
+    check.add_argument("--shard", type=_shard, metavar="K/N",
+                       help="only shard K of N (every N-th op from the K-th): a run split over N machines")  # fmt: skip
     check.add_argument("--json", metavar="FILE", help="write the results as JSON")
     check.add_argument("--junit-xml", metavar="FILE", help="write the results as JUnit XML")
     _output_options(check)
-    check.set_defaults(run=commands.run_check)
+    check.set_defaults(run=commands.run_check, **(check_defaults or {}))
 
     training = subcommands.add_parser(
         "train",
@@ -156,6 +162,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _shard(text: str) -> str:
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[0]) <= int(parts[1]):
+        raise argparse.ArgumentTypeError(f"{text!r}: give K/N with 1 <= K <= N, e.g. 2/4 for the second of four shards")
+    return text
+
+
 def _version() -> str:
     from gradlab._version import __version__
 
@@ -163,13 +176,23 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gradlab.errors import GradlabError
+
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:  # [tool.gradlab] in pyproject.toml: defaults of the flags given no value
+        from gradlab.cli import config
+
+        try:
+            settings = config.load(Path.cwd())
+        except GradlabError as exc:
+            print(f"gradlab: {exc}", file=sys.stderr)
+            return commands.EXIT_USAGE
+        parser = build_parser({**settings.defaults, "config": settings})
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return commands.EXIT_USAGE
-    from gradlab.errors import GradlabError
-
     try:
         return int(args.run(args))
     except GradlabError as exc:

@@ -52,6 +52,7 @@ def to_json(session: Session) -> str:
         "settings": {
             "dtypes": list(session.dtypes), "examples": session.examples, "seed": session.seed,
             "mode": session.mode, "device": session.device, "profile": session.profile, "strict": session.strict,
+            "jobs": session.jobs, "shard": session.shard,
         },
         "summary": counts,
         "exit_code": session.exit_code,

@@ -57,6 +57,8 @@ class Session:
     profile: str
     timeout: float | None
     strict: bool = False
+    jobs: int = 1  # processes the checks run on (--jobs)
+    shard: str | None = None  # K/N: this run checks shard K of N (--shard)
 
     @property
     def exit_code(self) -> int:
@@ -65,19 +67,27 @@ class Session:
         fine = {"pass", "xfail", "xpass"} | (set() if self.strict else {"warning", "undecided", "unfinished"})
         return 0 if all(t.status in fine for t in self.targets) else 1
 
+    def work(self) -> list[tuple[Checked, str]]:
+        """The (target, dtype) pairs to fuzz, in the order of a serial run."""
+        return [
+            (target, dtype)
+            for target in self.targets
+            if not (target.problem or target.unfinished or target.op is None)
+            for dtype in self.dtypes
+            if target.spec is None or dtype in target.spec.dtypes
+        ]
+
+    def check(self, target: Checked, dtype: str, progress: Callable[[str, int, int], None] | None = None) -> OpOutcome:
+        """Fuzz one target in one dtype (never raises for a problem of the op)."""
+        return fuzz_op(
+            target.op, dtype, max_examples=self.examples, seed_=self.seed, spec=target.spec,
+            progress=progress, mode=self.mode, device=self.device, timeout=self.timeout,
+        )  # fmt: skip
+
     def run(self, on_start: Callable[[Checked, str], None], progress: Callable[[str, int, int], None]) -> None:
-        for target in self.targets:
-            if target.problem or target.unfinished or target.op is None:
-                continue
-            dtypes = [d for d in self.dtypes if target.spec is None or d in target.spec.dtypes]
-            for dtype in dtypes:
-                on_start(target, dtype)
-                target.outcomes.append(
-                    fuzz_op(
-                        target.op, dtype, max_examples=self.examples, seed_=self.seed, spec=target.spec,
-                        progress=progress, mode=self.mode, device=self.device, timeout=self.timeout,
-                    )
-                )  # fmt: skip
+        for target, dtype in self.work():
+            on_start(target, dtype)
+            target.outcomes.append(self.check(target, dtype, progress))
 
     def reproduce(self, target: Checked, outcome: OpOutcome) -> str:
         """The one command that runs exactly this failure again."""

@@ -1,0 +1,101 @@
+"""gradlab check on a project: a folder of modules, several cores, shards, and [tool.gradlab]."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+OPS = "^(layernorm|relu|affine|softsign)$"  # from three modules of examples/, one of them wrong
+
+
+def gradlab(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "gradlab", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def outcomes(report: Path) -> list:
+    data = json.loads(report.read_text())
+    for op in data["ops"]:
+        for run in op["runs"]:
+            run.pop("seconds", None)
+    return data["ops"]
+
+
+def test_a_folder_is_checked_as_its_modules_with_one_summary(tmp_path):
+    report = tmp_path / "r.json"
+    result = gradlab("check", EXAMPLES, "-k", OPS, "--examples", "8", "--jobs", "1", "--json", report, "--no-color")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.count(" ops: ") == 1 and "4 ops: 1 failed, 3 passed" in result.stdout
+    sources = {op["source"].split(":")[0] for op in json.loads(report.read_text())["ops"]}
+    assert len(sources) == 3  # three modules
+    # each op reproduces from its own file, not from the folder
+    assert "reproduce: gradlab check " + str(EXAMPLES / "buggy_layernorm.py") + "::layernorm" in " ".join(
+        result.stdout.split()
+    ).replace("│ ", "")
+
+
+def test_jobs_give_the_results_of_a_serial_run(tmp_path):
+    serial, parallel = tmp_path / "1.json", tmp_path / "2.json"
+    for jobs, report in ((1, serial), (2, parallel)):
+        result = gradlab("check", EXAMPLES, "-k", OPS, "--examples", "8", "--jobs", jobs, "--json", report, "-q")
+        assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(parallel.read_text())["settings"]["jobs"] == 2
+    assert outcomes(serial) == outcomes(parallel)
+
+
+def test_shards_split_the_ops_without_overlap(tmp_path):
+    names = []
+    for k in (1, 2):
+        report = tmp_path / f"{k}.json"
+        gradlab("check", EXAMPLES, "-k", OPS, "--examples", "3", "--shard", f"{k}/2", "--json", report, "-q")
+        names.append([op["name"] for op in json.loads(report.read_text())["ops"]])
+    assert names[0] and names[1] and not set(names[0]) & set(names[1])
+    assert sorted(names[0] + names[1]) == ["affine", "layernorm", "relu", "softsign"]
+    bad = gradlab("check", EXAMPLES, "--shard", "3/2")
+    assert bad.returncode == 2 and "give K/N with 1 <= K <= N" in bad.stderr
+
+
+MODULE = """
+    def scale_rows_forward(x, s):
+        return x * s[:, None], (x, s)
+
+    def scale_rows_backward(dout, cache):
+        x, s = cache
+        return dout * s[:, None], (dout * x).sum(axis=1)
+"""
+TABLE = """
+    [tool.gradlab.ops.scale_rows]
+    shape = "(n,d),(n)->(n,d)"
+    batch = false
+    inputs = [{ name = "x", domain = "real" }, { name = "s", domain = "real" }]
+"""
+
+
+def test_tool_gradlab_sets_the_defaults_and_the_shapes(tmp_path):
+    (tmp_path / "ops.py").write_text(textwrap.dedent(MODULE))
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent('[tool.gradlab]\ndtypes = ["float64"]\nexamples = 7\n' + TABLE)
+    )
+    (tmp_path / "sub").mkdir()  # found from a folder below too
+    report = tmp_path / "r.json"
+    result = gradlab("check", "../ops.py", "--json", report, "--no-color", cwd=tmp_path / "sub")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shapes from " + str(tmp_path / "pyproject.toml") in " ".join(result.stdout.split())
+    (run,) = json.loads(report.read_text())["ops"][0]["runs"]
+    assert (run["dtype"], run["examples"]) == ("float64", 7)
+    flags = gradlab("check", "ops.py", "--dtype", "float32", "--examples", "3", "--json", report, cwd=tmp_path)
+    assert flags.returncode == 0
+    (run,) = json.loads(report.read_text())["ops"][0]["runs"]
+    assert (run["dtype"], run["examples"]) == ("float32", 3)  # a flag wins
+
+
+def test_a_wrong_key_of_tool_gradlab_is_named_with_the_one_meant(tmp_path):
+    (tmp_path / "ops.py").write_text(textwrap.dedent(MODULE))
+    (tmp_path / "pyproject.toml").write_text("[tool.gradlab]\nexampels = 3\n")
+    result = gradlab("check", "ops.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "[tool.gradlab] exampels: unknown key (did you mean examples?)" in result.stderr
