@@ -27,20 +27,24 @@ exit codes: 0 every finished rule is right (warnings and unfinished functions al
 """
 
 CHECK_EPILOG = """\
-A PATH is a Python file, a package folder, or FILE.py::NAME to pick one op; a file inside a
-package is imported as part of it (relative imports work). gradlab finds, without being told:
-ops made with gradlab.op / defvjp / defjvp; classes with compute()/forward() and
-gradient()/vjp()/backward() (and optionally jvp()); and course-style pairs
-NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads (and any
+A PATH is a Python file, a folder (every module in it that holds ops, with one summary), or
+FILE.py::NAME to pick one op; a file inside a package is imported as part of it (relative
+imports work). gradlab finds, without being told: ops made with gradlab.op / defvjp / defjvp;
+classes with compute()/forward() and gradient()/vjp()/backward() (and optionally jvp()), run in
+their own framework (needle's Tensors); the graph API of dlsys autodiff.py; and course-style
+pairs NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads (and any
 NAME_backward_alt), and NAME_loss(x, y) -> (loss, dx). Shapes come from the op's spec, a
-FILE.toml beside the module, or are inferred by trying the forward (printed for every op);
-config dicts (conv_param, pool_param, bn_param...) are drawn from their valid values.
+FILE.toml beside the module, [tool.gradlab.ops.NAME] in pyproject.toml, or are inferred by
+trying the forward (printed for every op); config dicts (conv_param, pool_param, bn_param...)
+are drawn from their valid values. [tool.gradlab] in the nearest pyproject.toml sets the flags'
+defaults (dtypes, examples, profile, seed, mode, timeout, strict, jobs); a flag given wins.
 
 examples:
   gradlab check examples/course_style.py
   gradlab check examples/buggy_layernorm.py --json report.json --junit-xml report.xml
   gradlab check --registry --profile thorough --dtype float32
   gradlab check my_ops.py::softsign --seed 3 --examples 500 --mode full
+  gradlab check src/ --jobs 4 --shard 2/3
 """
 
 TRAIN_EPILOG = """\
