@@ -208,3 +208,58 @@ def test_planted_bugs_of_tuple_ops_are_found_for_their_reason(name, check, words
     result = outcome.failure.report.result(check)
     assert result is not None and result.status == "fail", outcome.failure.report.format()
     assert words in (result.message + " ".join(result.details))
+
+
+def test_a_framework_that_keeps_float32_only_is_checked_in_float32(tmp_path):
+    # as needle's compiled NDArray backend: Tensors assert float32, so the checks run (and the
+    # numerics difference) in float32; widened to float64, a right op would seem to have a zero derivative
+    package = tmp_path / "python" / "tiny"
+    (package / "ops").mkdir(parents=True)
+    (package / "__init__.py").write_text("from . import ops\nfrom .autograd import Tensor\n")
+    (package / "autograd.py").write_text(
+        textwrap.dedent("""
+        import numpy
+
+        class Op:
+            def __call__(self, *args):
+                return Tensor.make_from_op(self, args)
+
+        class Tensor:
+            def __init__(self, array, *, device=None, dtype=None, requires_grad=True):
+                assert dtype in (None, "float32"), "only float32"
+                self.op, self.inputs = None, []
+                self.cached_data = numpy.array(array, dtype="float32")
+
+            @staticmethod
+            def make_from_op(op, inputs):
+                tensor = Tensor.__new__(Tensor)
+                tensor.op, tensor.inputs = op, list(inputs)
+                tensor.cached_data = op.compute(*[x.cached_data for x in inputs])
+                return tensor
+
+            def numpy(self):
+                return self.cached_data
+    """)
+    )
+    (package / "ops" / "__init__.py").write_text("")
+    ops = package / "ops" / "ops_mathematic.py"
+    ops.write_text(
+        textwrap.dedent("""
+        from ..autograd import Op, Tensor
+
+        class AddScalar(Op):
+            def __init__(self, scalar):
+                self.scalar = scalar
+
+            def compute(self, a):
+                return a + self.scalar
+
+            def gradient(self, out_grad, node):
+                return out_grad
+    """)
+    )
+    (target,) = discover(ops)
+    assert target.spec.dtypes == ("float32",)
+    assert "float32 only: it keeps no float64, so float64 is not checked" in target.inferred
+    outcome = fuzz_op(target.op, "float32", max_examples=20, spec=target.spec)
+    assert outcome.status == "pass", outcome.failure and outcome.failure.report.format()
