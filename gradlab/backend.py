@@ -184,18 +184,22 @@ def signed_probe(rng: np.random.Generator, xp: Namespace, shape: tuple[int, ...]
     return xp.asarray(values, dtype=dtype, device=dev)
 
 
-def erf(x: Array) -> Array:
-    """The error function in the namespace of ``x`` (SciPy on NumPy, cupyx on CuPy)."""
-    if array_api_compat.is_cupy_array(x):
+def special(name: str, *args: Any) -> Array:
+    """``scipy.special``'s function ``name`` on arrays of any namespace: ``cupyx.scipy.special``
+    on CuPy (a host round trip where this CuPy lacks ``name``), SciPy on NumPy, elsewhere SciPy on
+    the host and the result moved back, in the arrays' result dtype, on their device. Python
+    numbers among ``args`` (an order, ``polygamma``'s ``n``) pass through."""
+    arrays = [a for a in args if is_array(a)]
+    if any(array_api_compat.is_cupy_array(a) for a in arrays):
         import cupyx.scipy.special
 
-        return cupyx.scipy.special.erf(x)
-    if isinstance(x, (np.ndarray, np.generic)):
-        import scipy.special
-
-        return scipy.special.erf(x)
+        if hasattr(cupyx.scipy.special, name):
+            return getattr(cupyx.scipy.special, name)(*args)
     import scipy.special
 
-    xp = namespace(x)
-    host = scipy.special.erf(to_host(x))
-    return xp.asarray(host, dtype=x.dtype, device=device(x))
+    function = getattr(scipy.special, name)
+    if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
+        return function(*args)
+    xp = namespace(*arrays)
+    host = function(*[to_host(a) if is_array(a) else a for a in args])
+    return xp.asarray(host, dtype=xp.result_type(*arrays), device=device(arrays[0]))

@@ -21,7 +21,7 @@ def test_every_op_has_a_vjp_and_a_jvp():
 
 def test_the_required_families_are_all_there():
     families = {o.family for o in REGISTRY}
-    assert {"elementwise", "binary", "reduce", "shape", "linalg", "nn"} <= families
+    assert {"elementwise", "binary", "reduce", "shape", "linalg", "nn", "special"} <= families
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ records itself in the graph, so a rule written with these functions can itself b
 
 from __future__ import annotations
 
-from gradlab.ops import binary, elementwise, linalg, nn, reduce, shape  # noqa: F401  (each registers its family)
+from gradlab.ops import binary, elementwise, linalg, nn, reduce, shape, special  # noqa: F401  (each registers its family)
 from gradlab.ops.registry import REGISTRY, Op, defjvp, deflinear, defvjp, ns, op, unbroadcast
 
 # the op names stay out of __all__: ``from gradlab.ops import *`` would shadow sum, max, min, abs

@@ -80,7 +80,7 @@ def _leaky_slope(x, alpha):
 
 
 def _erf(x):
-    return backend.erf(x)
+    return backend.special("erf", x)
 
 
 def _gelu_slope(x):
