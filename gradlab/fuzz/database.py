@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hypothesis import settings
 from hypothesis.database import ExampleDatabase
 
-__all__ = ["Shelf"]
+__all__ = ["Shelf", "profile_database"]
+
+
+def profile_database() -> ExampleDatabase | None:
+    """The example database of the Hypothesis profile loaded now (``.hypothesis/examples`` in the working
+    folder by default; None for a profile without one, such as ``gradlab-ci``)."""
+    return settings().database
 
 
 class Shelf(ExampleDatabase):
