@@ -187,10 +187,13 @@ def test_each_op_is_one_item_per_dtype_from_the_option_or_the_ini(ops: pytest.Py
     sub = ops.mkdir("sub")  # the ini's paths are relative to the rootdir, wherever pytest runs
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(sub)
-        again = ops.runpytest("--gradlab-check", "../my_ops.py", "--collect-only", "-q")  # the same module once
-    assert _collected(again) == ITEMS  # and in the same order on every run (xdist compares the workers' lists)
+        from_ini = ops.runpytest("--collect-only", "-q")
+        both = ops.runpytest("--gradlab-check", "../my_ops.py", "--collect-only", "-q")  # the same module once
+    assert from_ini.ret == both.ret == pytest.ExitCode.OK
+    assert _collected(from_ini) == _collected(both) == ITEMS  # in the same order on every run (xdist compares)
     registry = _collected(ops.runpytest("--gradlab-check", "registry", "--collect-only", "-q"))
     assert "registry::gradlab[exp-float64]" in registry and "registry::gradlab[exp-float32]" in registry
+    assert _collected(ops.runpytest("--gradlab-check", "registry", "--collect-only", "-q")) == registry
 
 
 def test_items_are_selected_with_k_and_stop_with_x(ops: pytest.Pytester) -> None:
