@@ -112,11 +112,12 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         report.result.extend(collectors(collector, paths, settings))
 
 
-def _check_paths(config: pytest.Config) -> list[tuple[str, Path]]:
-    """What to check, each with the folder it is relative to: the ini file's, then the invocation's."""
+def _check_paths(config: pytest.Config) -> list[tuple[str, Path, bool]]:
+    """What to check, each with the folder it is relative to (the ini file's, then the invocation's) and
+    whether the command line gave it."""
     ini_dir = config.inipath.parent if config.inipath else config.rootpath
-    given = [(str(p), ini_dir) for p in config.getini("gradlab_check")]
-    return given + [(p, config.invocation_params.dir) for p in config.getoption("gradlab_check") or ()]
+    ini = [(str(p), ini_dir, False) for p in config.getini("gradlab_check")]
+    return ini + [(p, config.invocation_params.dir, True) for p in config.getoption("gradlab_check") or ()]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

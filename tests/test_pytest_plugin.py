@@ -219,6 +219,10 @@ def test_a_wrong_op_fails_its_item_with_the_plain_report(ops: pytest.Pytester) -
     xml = junit.read_text()
     assert 'classname="my_ops" name="gradlab[wrong_cube-float64]"' in xml
     assert '<failure message="gradlab: fuzzing `wrong_cube` [float64]' in xml
+    ops.makeini("[pytest]\ngradlab_check = my_ops.py\n")  # the ini names the module: the reproduce line need not
+    from_ini = ops.runpytest("-k", "wrong_cube-float64")
+    from_ini.assert_outcomes(failed=1, deselected=3)
+    assert "reproduce: python -m pytest -k 'gradlab[wrong_cube-float64]' --gradlab-profile" in from_ini.stdout.str()
 
 
 VERDICTS = """

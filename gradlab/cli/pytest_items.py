@@ -77,12 +77,14 @@ class ItemSettings:
 
 
 def collectors(
-    session: pytest.Session, paths: list[tuple[str, Path]], settings: ItemSettings
+    session: pytest.Session, paths: list[tuple[str, Path, bool]], settings: ItemSettings
 ) -> list[pytest.Collector]:
-    """One collector per ``(PATH, folder it is relative to)``: ``registry``, a module or a package folder."""
+    """One collector per ``(PATH, folder it is relative to, given on the command line)``: ``registry``, a
+    module or a package folder; a path given twice is collected once."""
     found: list[pytest.Collector] = []
     seen: set[str] = set()
-    for text, base in paths:
+    for text, base, given in paths:
+        arg = text if given else None  # what a reproduce line passes: nothing for a path of the ini
         if text == REGISTRY:
             key = REGISTRY
         else:
@@ -94,25 +96,23 @@ def collectors(
         seen.add(key)
         if text == REGISTRY:
             found.append(
-                GradlabRegistry.from_parent(session, name=REGISTRY, nodeid=REGISTRY, settings=settings, arg=text)
+                GradlabRegistry.from_parent(session, name=REGISTRY, nodeid=REGISTRY, settings=settings, arg=arg)
             )
         elif path.is_dir():
             found.append(
                 GradlabFolder.from_parent(
-                    session, name=file, nodeid=_relative(path, session), arg=text, settings=settings, path=path
+                    session, name=file, nodeid=_relative(path, session), arg=arg, settings=settings, path=path
                 )
             )
         else:
-            found.append(
-                GradlabModule.from_parent(session, path=path, arg=text, settings=settings, select=name or None)
-            )
+            found.append(GradlabModule.from_parent(session, path=path, arg=arg, settings=settings, select=name or None))
     return found
 
 
 class GradlabRegistry(pytest.Collector):
     """The built-in ops: items ``registry::gradlab[softmax-float64]``."""
 
-    def __init__(self, *, arg: str, settings: ItemSettings, **kw: Any) -> None:
+    def __init__(self, *, arg: str | None, settings: ItemSettings, **kw: Any) -> None:
         super().__init__(**kw)
         self.arg, self.settings = arg, settings
 
@@ -126,7 +126,7 @@ class GradlabModule(pytest.File):
     def __init__(
         self,
         *,
-        arg: str,
+        arg: str | None,
         settings: ItemSettings,
         select: str | None = None,
         targets: list[Checked] | None = None,
@@ -149,7 +149,7 @@ class GradlabModule(pytest.File):
 class GradlabFolder(pytest.Collector):
     """A package folder: one :class:`GradlabModule` per module with ops, as ``gradlab check FOLDER`` finds them."""
 
-    def __init__(self, *, arg: str, settings: ItemSettings, path: Path, **kw: Any) -> None:
+    def __init__(self, *, arg: str | None, settings: ItemSettings, path: Path, **kw: Any) -> None:
         super().__init__(path=path, **kw)
         self.arg, self.settings = arg, settings
 
@@ -173,7 +173,9 @@ class GradlabItem(pytest.Item):
     """One op in one dtype (``dtype`` None for an op that cannot be checked in any: one item, failed or
     skipped), fuzzed as ``gradlab check`` fuzzes it."""
 
-    def __init__(self, *, target: Checked, dtype: str | None, arg: str, settings: ItemSettings, **kw: Any) -> None:
+    def __init__(
+        self, *, target: Checked, dtype: str | None, arg: str | None, settings: ItemSettings, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.target, self.dtype, self.arg, self.settings = target, dtype, arg, settings
         self.add_marker(pytest.mark.gradlab)
@@ -217,13 +219,16 @@ class GradlabItem(pytest.Item):
 
     def reproduce(self) -> str:
         """The pytest command that runs this item again with the same examples."""
+        check = f" --gradlab-check {shlex.quote(self.arg)}" if self.arg else ""  # else the ini names it
         return (
-            f"python -m pytest --gradlab-check {shlex.quote(self.arg)} -k {shlex.quote(self.name)}"
+            f"python -m pytest{check} -k {shlex.quote(self.name)}"
             f" --gradlab-profile {self.settings.profile} --gradlab-seed {self.settings.seed}"
         )
 
 
-def _items(parent: pytest.Collector, targets: list[Checked], arg: str, settings: ItemSettings) -> list[pytest.Item]:
+def _items(
+    parent: pytest.Collector, targets: list[Checked], arg: str | None, settings: ItemSettings
+) -> list[pytest.Item]:
     items: list[pytest.Item] = []
     for target in targets:
         for dtype in _dtypes(target):
