@@ -196,6 +196,19 @@ def test_each_op_is_one_item_per_dtype_from_the_option_or_the_ini(ops: pytest.Py
     assert _collected(ops.runpytest("--gradlab-check", "registry", "--collect-only", "-q")) == registry
 
 
+def test_items_read_the_op_specs_of_the_projects_pyproject(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        squares="from gradlab import defvjp, op\n\nsquare = op('square', lambda x: x**2)\n"
+        "defvjp(square, lambda g, ans, x: 2 * g * x)\n"
+    )
+    pytester.makepyprojecttoml(
+        '[tool.gradlab.ops.square]\nshape = "(n)->(n)"\ndtypes = ["float64"]\n'
+        'inputs = [{ name = "x", domain = "real" }]\n'
+    )
+    items = _collected(pytester.runpytest("--gradlab-check", "squares.py", "--collect-only", "-q"))
+    assert items == ["squares.py::gradlab[square-float64]"]  # as gradlab check squares.py reads it
+
+
 def test_items_are_selected_with_k_and_stop_with_x(ops: pytest.Pytester) -> None:
     selected = ops.runpytest("--gradlab-check", "my_ops.py", "-k", "float64 and not wrong", "-v")
     selected.assert_outcomes(passed=1, deselected=3)

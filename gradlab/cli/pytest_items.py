@@ -38,8 +38,9 @@ from typing import Any
 import pytest
 
 from gradlab.check.assertions import UndecidedWarning
-from gradlab.cli.discover import DiscoveryError
-from gradlab.cli.session import Checked, module_targets, registry_targets
+from gradlab.cli import config as project_config
+from gradlab.cli.session import Checked, module_targets, project_specs, registry_targets
+from gradlab.errors import GradlabError
 from gradlab.fuzz.database import profile_database
 from gradlab.fuzz.driver import EXAMPLE_TIMEOUT, fuzz_op
 from gradlab.fuzz.outcome import format_outcome
@@ -140,8 +141,8 @@ class GradlabModule(pytest.File):
         if targets is None:
             shown = _shown(self.path) + (f"::{self.select}" if self.select else "")
             try:
-                targets = module_targets(shown, timeout=EXAMPLE_TIMEOUT)
-            except DiscoveryError as exc:  # the whole module: a collection error, as pytest's own
+                targets = module_targets(shown, timeout=EXAMPLE_TIMEOUT, specs=_project_specs(self))
+            except GradlabError as exc:  # the whole module: a collection error, as pytest's own
                 raise self.CollectError(f"gradlab: {exc}") from None
         return _items(self, targets, self.arg, self.settings)
 
@@ -155,8 +156,8 @@ class GradlabFolder(pytest.Collector):
 
     def collect(self) -> list[pytest.Collector]:
         try:
-            targets = module_targets(_shown(self.path), timeout=EXAMPLE_TIMEOUT)
-        except DiscoveryError as exc:
+            targets = module_targets(_shown(self.path), timeout=EXAMPLE_TIMEOUT, specs=_project_specs(self))
+        except GradlabError as exc:
             raise self.CollectError(f"gradlab: {exc}") from None
         by_file: dict[str, list[Checked]] = {}
         for target in targets:  # a target's source is "FILE:LINE", or "FILE" for a module that did not import
@@ -258,6 +259,12 @@ def _where(target: Checked, path: Path) -> tuple[Path, int]:
         except (OSError, TypeError):
             pass
     return path, 1
+
+
+def _project_specs(node: pytest.Collector) -> dict[str, Any]:
+    """The op specs of ``[tool.gradlab.ops]`` in the ``pyproject.toml`` nearest the rootdir, as ``gradlab
+    check`` reads them (its other keys are the command line's defaults: pytest has its own options)."""
+    return project_specs(project_config.load(node.config.rootpath))
 
 
 def _shown(path: Path) -> str:
