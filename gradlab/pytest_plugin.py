@@ -6,11 +6,21 @@ It gives a test suite
   of the spec; ``gradcheck(f, strategy, vjp=..., jvp=...)`` checks a plain function's rules on
   the input tuples a Hypothesis strategy draws. A wrong rule fails the test with gradlab's
   plain-text report of the shrunk example (no colour codes, no traceback of gradlab's insides);
+- test items: ``--gradlab-check PATH`` (or the ini setting ``gradlab_check``) makes each op of a
+  module, a package folder or the built-in ``registry`` one item per dtype,
+  ``my_ops.py::gradlab[softmax-float64]``, run as ``gradlab check`` runs it
+  (:mod:`gradlab.cli.pytest_items`); ``--gradlab-strict`` fails their warnings, undecided and
+  unfinished ops too;
 - the options ``--gradlab-profile quick|thorough`` (examples per op and dtype, or per function)
-  and ``--gradlab-seed N``;
+  and ``--gradlab-seed N`` (default: ``--hypothesis-seed`` when given, else 0);
 - the Hypothesis profiles ``gradlab-ci`` and ``gradlab-thorough``, for ``--hypothesis-profile``.
 
-The module stays light: NumPy, Hypothesis and the checks are imported when the fixture runs.
+A failing example is saved in Hypothesis' example database (``settings.database`` of the profile
+loaded, ``.hypothesis/examples`` by default) under the test, op and dtype, and replayed first on
+the next run.
+
+The module stays light: NumPy, Hypothesis and the checks are imported when the fixture or an item
+runs, the items' module when ``--gradlab-check`` or ``gradlab_check`` is given.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Generator, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,7 +57,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gradlab-seed",
         type=int,
         default=None,
-        help="seed of the gradcheck fixture's examples and probes (default 0)",
+        help="seed of the examples and probes of the gradcheck fixture and the gradlab items"
+        " (default: --hypothesis-seed when given, else 0)",
+    )
+    group.addoption(
+        "--gradlab-check",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="make each op of PATH one test item per dtype, checked as `gradlab check PATH` checks it:"
+        " a module (FILE.py or FILE.py::NAME), a package folder, or the word registry (the built-in ops);"
+        " repeatable, added to the ini setting gradlab_check",
+    )
+    group.addoption(
+        "--gradlab-strict",
+        action="store_true",
+        default=False,
+        help="gradlab items: a warning, an op the numerics cannot settle or an unfinished function fails"
+        " the item too (as gradlab check --strict)",
+    )
+    parser.addini(
+        "gradlab_check",
+        type="args",
+        default=[],
+        help="modules, package folders or the word registry whose ops become test items (paths relative to"
+        " the rootdir); see --gradlab-check",
     )
 
 
@@ -55,17 +91,47 @@ def pytest_configure(config: pytest.Config) -> None:
     # is not imported yet, its "hypothesis" entry point registers them as it is
     if "hypothesis" in sys.modules or config.getoption("hypothesis_profile", None):
         register_hypothesis_profiles()
+    config.addinivalue_line("markers", "gradlab: an op checked in one dtype (--gradlab-check, gradlab_check)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    """The session's collection gains one collector per ``--gradlab-check`` / ``gradlab_check`` path:
+    pytest collects, selects (-k, -m, --lf) and distributes their items as its own."""
+    outcome = yield
+    if not isinstance(collector, pytest.Session):
+        return
+    paths = _check_paths(collector.config)
+    report = outcome.get_result()
+    if paths and report.passed:
+        from gradlab.cli.pytest_items import ItemSettings, collectors
+
+        checker = GradCheck(collector.config)
+        strict = bool(collector.config.getoption("gradlab_strict"))
+        settings = ItemSettings(checker.max_examples, checker.seed, checker.profile, strict)
+        report.result.extend(collectors(collector, paths, settings))
+
+
+def _check_paths(config: pytest.Config) -> list[tuple[str, Path, bool]]:
+    """What to check, each with the folder it is relative to (the ini file's, then the invocation's) and
+    whether the command line gave it."""
+    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    ini = [(str(p), ini_dir, False) for p in config.getini("gradlab_check")]
+    return ini + [(p, config.invocation_params.dir, True) for p in config.getoption("gradlab_check") or ()]
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     if config.option.verbose < 1 and not _given(config):
         return None
     checker = GradCheck(config)
-    return f"gradlab: profile {checker.profile} ({checker.max_examples} examples), seed {checker.seed}"
+    return f"gradlab: profile {checker.profile} ({checker.max_examples} examples), seed {checker.seed}" + (
+        " (--hypothesis-seed)" if checker.seed_from == "hypothesis" else ""
+    )
 
 
 def _given(config: pytest.Config) -> bool:
-    return config.getoption("gradlab_profile") is not None or config.getoption("gradlab_seed") is not None
+    options = ("gradlab_profile", "gradlab_seed", "hypothesis_seed")
+    return any(config.getoption(o, None) is not None for o in options) or bool(_check_paths(config))
 
 
 @pytest.fixture
@@ -89,14 +155,19 @@ class GradCheck:
     max_examples
         Examples per op and dtype, or per function, of that profile.
     seed
-        ``--gradlab-seed`` (default 0): the same examples and probes on every run.
+        ``--gradlab-seed``, else ``--hypothesis-seed`` (a seed that is no integer is hashed to one),
+        else 0: the same examples and probes on every run (after the failures the example database
+        replays).
+    seed_from
+        Where the seed came from: ``"gradlab"``, ``"hypothesis"`` or ``"default"``.
     """
 
     def __init__(self, config: pytest.Config, nodeid: str = "") -> None:
         self.profile: str = config.getoption("gradlab_profile") or DEFAULT_PROFILE
         self.max_examples: int = PROFILES[self.profile]
-        seed = config.getoption("gradlab_seed")
-        self.seed: int = 0 if seed is None else seed
+        seed, theirs = config.getoption("gradlab_seed"), config.getoption("hypothesis_seed", None)
+        self.seed_from = "gradlab" if seed is not None else "hypothesis" if theirs is not None else "default"
+        self.seed: int = seed if seed is not None else _int_seed(theirs) if theirs is not None else 0
         self.nodeid = nodeid
 
     def __call__(self, target: Any, strategy: Any = None, **options: Any) -> Any:
@@ -163,6 +234,8 @@ class GradCheck:
         if spec is None:
             pytest.fail(f"gradcheck: op {target.name!r} has no spec: give one with op(spec=...)", pytrace=False)
         examples = max_examples or self.max_examples
+        # a failure is saved in the example database under this test and op, and replayed first next time
+        options = {"database": _database(), "database_key": f"{self.nodeid}::{target.name}"} | options
         outcomes = [
             fuzz_op(target, dtype, max_examples=examples, seed_=self.seed, spec=spec, **options)
             for dtype in (dtypes or spec.dtypes)
@@ -196,6 +269,7 @@ class GradCheck:
 
         from gradlab.check.assertions import UNDECIDED_POLICIES, UndecidedWarning
         from gradlab.check.grads import check_grads
+        from gradlab.fuzz.database import Shelf
         from gradlab.fuzz.outcome import Failure, OpOutcome, format_outcome
         from gradlab.fuzz.strategies import Example
 
@@ -204,14 +278,16 @@ class GradCheck:
         unsettled: list[GradCheckReport] = []
         if undecided not in UNDECIDED_POLICIES:
             pytest.fail(f"gradcheck: undecided={undecided!r}: choose one of {', '.join(UNDECIDED_POLICIES)}")
+        database = _database()
+        name = options.get("name") or getattr(f, "__qualname__", type(f).__qualname__)
 
         @settings(
             max_examples=max_examples or self.max_examples,
             deadline=None,
-            database=None,
+            database=None if database is None else Shelf(database, f"{self.nodeid}::{name}"),
             derandomize=False,
             suppress_health_check=list(HealthCheck),
-            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
         )
         @seed(self.seed)
         @given(strategy)
@@ -256,6 +332,20 @@ class GradCheck:
         """The pytest command that runs this test again with the same examples."""
         command = f"python -m pytest {self.nodeid}".rstrip()
         return f"{command} --gradlab-profile {self.profile} --gradlab-seed {self.seed}"
+
+
+def _int_seed(text: str) -> int:
+    """``--hypothesis-seed`` as gradlab's integer seed (Hypothesis takes any string)."""
+    try:
+        return int(text)
+    except ValueError:
+        return zlib.crc32(text.encode("utf-8"))
+
+
+def _database() -> Any:
+    from gradlab.fuzz.database import profile_database
+
+    return profile_database()
 
 
 class _Failed(Exception):

@@ -6,7 +6,7 @@ import pytest
 from gradlab.fuzz.driver import fuzz_op
 from gradlab.fuzz.profiles import PROFILES
 from gradlab.ops import REGISTRY, defjvp, defvjp, ns, op
-from gradlab.ops.registry import Registry
+from gradlab.ops.registry import Op, Registry
 from gradlab.ops.spec import parse_spec
 
 CASES = [(o.name, dtype) for o in REGISTRY for dtype in (o.spec.dtypes if o.spec else ("float64",))]
@@ -131,3 +131,37 @@ def test_one_broken_op_does_not_stop_the_others():
     outcomes = fuzz_ops([broken, no_spec, REGISTRY["exp"]], dtypes=("float64",), max_examples=20)
     assert [o.status for o in outcomes] == ["fail", "error", "pass"]
     assert "has no spec" in outcomes[1].error
+
+
+def _grows_wrong() -> Op:
+    """An op whose VJP is wrong only for three elements or more: the fuzzer finds it after a few examples."""
+    private = Registry()
+    made = op("grows_wrong", lambda x: x**3, registry=private)
+    defvjp(made, lambda g, ans, x: 3 * g * x**2 * (2 if x.size >= 3 else 1))
+    defjvp(made, lambda t, ans, x: 3 * t * x**2)
+    made.spec = parse_spec("grows_wrong", {"shape": "(n)->(n)", "inputs": [{"name": "x", "domain": "real"}]})
+    return made
+
+
+def test_an_example_database_replays_the_shrunk_failure_first_and_changes_nothing_while_empty():
+    from hypothesis.database import InMemoryExampleDatabase
+
+    made = _grows_wrong()
+    database = InMemoryExampleDatabase()
+    alone = fuzz_op(made, "float64")
+    first = fuzz_op(made, "float64", database=database, database_key="tests::grows_wrong")
+    again = fuzz_op(made, "float64", database=database, database_key="tests::grows_wrong")
+    other = fuzz_op(made, "float64", database=database, database_key="tests::another")
+    shrunk = [o.failure.example.inputs[0].tolist() for o in (alone, first, again, other)]
+    assert shrunk == [[0.0, 0.0, 1.0]] * 4
+    assert alone.examples == first.examples == other.examples > 1  # an empty shelf draws what no database draws
+    assert again.examples == 1  # the saved failure ran first
+    assert database.data  # saved under the shelf's keys
+    right = op("cube", lambda x: x**3, registry=Registry(), spec=made.spec)
+    defvjp(right, lambda g, ans, x: 3 * g * x**2)
+    without, empty = (
+        fuzz_op(right, "float64", max_examples=20, database=db) for db in (None, InMemoryExampleDatabase())
+    )
+    assert (without.status, without.examples, without.largest, without.worst_rel_err) == (
+        empty.status, empty.examples, empty.largest, empty.worst_rel_err,
+    )  # fmt: skip

@@ -26,60 +26,21 @@ def _console(args: argparse.Namespace) -> Any:
 
 
 def _targets(args: argparse.Namespace) -> list[Any]:
-    from gradlab.cli.session import Checked, select
+    from gradlab.cli.session import Checked, module_targets, project_specs, registry_targets, select
     from gradlab.errors import GradlabError
 
     if not args.paths and not getattr(args, "registry", args.command == "list"):
         raise GradlabError("nothing to check: give a module (gradlab check my_ops.py) or --registry")
     targets: list[Checked] = []
     if getattr(args, "registry", False) or (args.command == "list" and not args.paths):
-        import gradlab.train  # noqa: F401  (the training core's layers register as ops)
-        from gradlab.ops import REGISTRY
-
-        for item in REGISTRY:
-            targets.append(
-                Checked(
-                    name=item.name, style="registry", source=_module_file(item.forward),
-                    select=f"--registry -k '^{item.name}$'", op=item, spec=item.spec,
-                )
-            )  # fmt: skip
-    if args.paths:
-        from gradlab.cli.discover import discover
-
-        specs = _project_specs(getattr(args, "config", None))
-        for path in args.paths:
-            for found in discover(path, timeout=getattr(args, "timeout", None) or None, specs=specs):
-                module = found.source.rsplit(":", 1)[0]  # the op's own file, also when a folder was given
-                targets.append(
-                    Checked(
-                        name=found.name, style=found.style, source=found.source, select=f"{module}::{found.name}",
-                        op=found.op, spec=found.spec, inferred=found.inferred, problem=found.problem,
-                        unfinished=found.unfinished, pin=found.pin,
-                    )
-                )  # fmt: skip
+        targets += registry_targets()
+    specs = project_specs(getattr(args, "config", None)) if args.paths else {}
+    for path in args.paths or ():
+        targets += module_targets(path, timeout=getattr(args, "timeout", None) or None, specs=specs)
     chosen = select(targets, args.pattern)
     if not chosen:
         raise GradlabError(f"no op matches -k {args.pattern!r}; `gradlab list` shows the names")
     return chosen
-
-
-def _project_specs(config: Any) -> dict[str, Any]:
-    """The op specs of ``[tool.gradlab.ops]`` (:mod:`gradlab.cli.config`), parsed."""
-    from gradlab.errors import GradlabError
-    from gradlab.ops.spec import SpecError, parse_spec
-
-    specs = {}
-    for name, table in (config.ops if config is not None else {}).items():
-        try:
-            specs[name] = parse_spec(name, table, f"{config.path} [tool.gradlab.ops.{name}]")
-        except SpecError as exc:
-            raise GradlabError(f"{exc}. Fix the table (the schema of specs/*.toml).") from None
-    return specs
-
-
-def _module_file(fn: Any) -> str:
-    """Where a built-in op is defined, e.g. gradlab/ops/elementwise.py."""
-    return fn.__module__.replace(".", "/") + ".py"
 
 
 def run_check(args: argparse.Namespace) -> int:

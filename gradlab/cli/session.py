@@ -100,6 +100,56 @@ class Session:
         return " ".join(shlex.quote(p) if p not in ("--registry",) else p for p in parts)
 
 
+def registry_targets() -> list[Checked]:
+    """The built-in ops (the training core's layers included), as ``gradlab check --registry`` checks them."""
+    import gradlab.train  # noqa: F401  (the training core's layers register as ops)
+    from gradlab.ops import REGISTRY
+
+    return [
+        Checked(
+            name=item.name, style="registry", source=_module_file(item.forward),
+            select=f"--registry -k '^{item.name}$'", op=item, spec=item.spec,
+        )
+        for item in REGISTRY
+    ]  # fmt: skip
+
+
+def module_targets(path: str, timeout: float | None = None, specs: dict[str, Any] | None = None) -> list[Checked]:
+    """The ops of a user's module or package folder (``FILE.py``, ``FILE.py::NAME``, ``FOLDER``), as
+    ``gradlab check PATH`` checks them (``specs``: the project's, :func:`project_specs`); raises
+    :class:`~gradlab.cli.discover.DiscoveryError` for a problem with the whole input."""
+    from gradlab.cli.discover import discover
+
+    return [
+        Checked(
+            name=found.name, style=found.style, source=found.source,
+            select=f"{found.source.rsplit(':', 1)[0]}::{found.name}",  # the op's own file, also in a folder
+            op=found.op, spec=found.spec, inferred=found.inferred, problem=found.problem,
+            unfinished=found.unfinished, pin=found.pin,
+        )
+        for found in discover(path, timeout=timeout, specs=specs or {})
+    ]  # fmt: skip
+
+
+def project_specs(config: Any) -> dict[str, Any]:
+    """The op specs of ``[tool.gradlab.ops]`` (:mod:`gradlab.cli.config`), parsed."""
+    from gradlab.errors import GradlabError
+    from gradlab.ops.spec import SpecError, parse_spec
+
+    specs = {}
+    for name, table in (config.ops if config is not None else {}).items():
+        try:
+            specs[name] = parse_spec(name, table, f"{config.path} [tool.gradlab.ops.{name}]")
+        except SpecError as exc:
+            raise GradlabError(f"{exc}. Fix the table (the schema of specs/*.toml).") from None
+    return specs
+
+
+def _module_file(fn: Any) -> str:
+    """Where a built-in op is defined, e.g. gradlab/ops/elementwise.py."""
+    return fn.__module__.replace(".", "/") + ".py"
+
+
 def select(targets: list[Checked], pattern: str | None) -> list[Checked]:
     if not pattern:
         return targets

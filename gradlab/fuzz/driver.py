@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, reject, seed, settings
+from hypothesis.database import ExampleDatabase
 from hypothesis.errors import Unsatisfiable
 
 from gradlab import backend
@@ -27,6 +28,7 @@ from gradlab.check.grads import check_grads
 from gradlab.check.results import GradCheckReport
 from gradlab.check.task import FULL_MODE_LIMIT
 from gradlab.errors import GradlabError
+from gradlab.fuzz.database import Shelf
 from gradlab.fuzz.outcome import Failure, OpOutcome
 from gradlab.fuzz.profiles import PROFILES
 from gradlab.fuzz.strategies import Example, examples
@@ -109,11 +111,18 @@ def fuzz_op(
     mode: str = "auto",
     device: str = "cpu",
     timeout: float | None = EXAMPLE_TIMEOUT,
+    database: ExampleDatabase | None = None,
+    database_key: str | None = None,
 ) -> OpOutcome:
     """Fuzz one op in one dtype; never raises for a problem of the op.
 
     ``max_examples`` examples are drawn (deterministically for a given ``seed_``); each runs
     every check of the spec in ``mode`` on ``device``, within ``timeout`` seconds.
+
+    With a Hypothesis ``database`` (e.g. ``hypothesis.settings().database``), the shrunk failing
+    example is saved there under ``database_key`` (default: the op's name) and the dtype, and the
+    examples saved under them are replayed before any new one is drawn; with an empty database the
+    examples are those drawn without one. The command line keeps ``database=None``.
     """
     spec = spec or op.spec
     outcome = OpOutcome(op=op.name, dtype=dtype, xfail=spec.xfail if spec else None)
@@ -134,11 +143,11 @@ def fuzz_op(
     @settings(
         max_examples=max_examples,
         deadline=None,
-        database=None,
+        database=None if database is None else Shelf(database, f"{database_key or op.name}[{dtype}]"),
         derandomize=False,
         print_blob=True,
         suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
     )
     @seed(seed_)
     @given(examples(spec, dtype))
