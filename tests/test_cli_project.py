@@ -1,6 +1,7 @@
 """gradlab check on a project: a folder of modules, several cores, shards, and [tool.gradlab]."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,8 +14,9 @@ OPS = "^(layernorm|relu|affine|softsign)$"  # from three modules of examples/, o
 
 def gradlab(*args, cwd=ROOT):
     return subprocess.run(
-        [sys.executable, "-m", "gradlab", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
+        [sys.executable, "-m", "gradlab", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
+        env={**os.environ, "COLUMNS": "400"},  # long temporary paths on one line
+    )  # fmt: skip
 
 
 def outcomes(report: Path) -> list:
@@ -99,3 +101,48 @@ def test_a_wrong_key_of_tool_gradlab_is_named_with_the_one_meant(tmp_path):
     result = gradlab("check", "ops.py", cwd=tmp_path)
     assert result.returncode == 2
     assert "[tool.gradlab] exampels: unknown key (did you mean examples?)" in result.stderr
+
+
+CRASHING = """
+    import ctypes
+
+    import numpy as np
+
+
+    def crash_forward(x):  # a compiled backend that segfaults on any input
+        ctypes.string_at(0)
+
+
+    def crash_backward(dout, cache):
+        return dout
+
+
+    def late_crash_forward(x):
+        return 2 * x, x
+
+
+    def late_crash_backward(dout, cache):
+        if dout.ndim >= 3:  # a crash only on the batched inputs the fuzzer draws
+            ctypes.string_at(0)
+        return 2 * dout
+
+
+    def relu_forward(x):
+        return np.maximum(x, 0), x
+
+
+    def relu_backward(dout, cache):
+        return dout * (cache > 0)
+"""
+
+
+def test_a_crash_in_compiled_code_ends_its_op_not_the_run(tmp_path):
+    (tmp_path / "native.py").write_text(textwrap.dedent(CRASHING))
+    report = tmp_path / "r.json"
+    result = gradlab("check", "native.py", "--examples", "40", "--dtype", "float64", "--json", report, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    ops = {op["name"]: op for op in json.loads(report.read_text())["ops"]}
+    assert "the process inspecting crash died: SIGSEGV (a crash in compiled code)" in ops["crash"]["problem"]
+    (late,) = ops["late_crash"]["runs"]
+    assert "the process checking late_crash [float64] died: SIGSEGV" in late["error"]
+    assert ops["relu"]["status"] == "pass"

@@ -36,7 +36,10 @@ def _targets(args: argparse.Namespace) -> list[Any]:
         targets += registry_targets()
     specs = project_specs(getattr(args, "config", None)) if args.paths else {}
     for path in args.paths or ():
-        targets += module_targets(path, timeout=getattr(args, "timeout", None) or None, specs=specs)
+        # each op inspected in a forked child (a crash in compiled code ends the child, not gradlab),
+        # except for CUDA, whose context does not survive a fork
+        isolated = getattr(args, "device", "cpu") != "cuda"
+        targets += module_targets(path, timeout=getattr(args, "timeout", None) or None, specs=specs, isolated=isolated)
     chosen = select(targets, args.pattern)
     if not chosen:
         raise GradlabError(f"no op matches -k {args.pattern!r}; `gradlab list` shows the names")
@@ -51,8 +54,9 @@ def run_check(args: argparse.Namespace) -> int:
     console = _console(args)
     # reading a module calls its code (shapes are inferred by trying the forward): say so from the start
     try:
-        with console.status("finding the ops and their shapes", spinner="line") if not args.quiet else _nothing():
-            targets = _targets(args)
+        if not args.quiet and console.is_terminal:  # (no spinner: its thread must not run while gradlab forks)
+            console.print("finding the ops and their shapes…", style="dim")
+        targets = _targets(args)
     except GradlabError as exc:  # the command cannot run: the report files say so too (exit 2)
         from gradlab.cli.report_files import unrun_json, unrun_junit, write_atomic
 
@@ -80,32 +84,31 @@ def run_check(args: argparse.Namespace) -> int:
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, disable=args.quiet or not console.is_terminal, transient=False,
+        auto_refresh=False,  # refreshed on each update: no thread, since the checks run in forked children
     )  # fmt: skip
     current: dict[str, Any] = {}
 
-    def on_start(target: Any, dtype: str) -> None:
+    def on_start(target: Any, dtype: str) -> Any:
         if "task" in current:
             progress.update(current["task"], completed=session.examples)
         current["task"] = progress.add_task(f"{target.name} [{dtype}]", total=session.examples)
+        return current["task"]
 
     def on_progress(name: str, done: int, planned: int) -> None:
-        progress.update(current["task"], completed=done)
+        progress.update(current["task"], completed=done, refresh=True)
 
-    serial = parallel.why_serial(session, session.jobs)
-    if serial and not args.quiet:
-        console.print(serial, style="dim")
-    # the workers are forked before the progress bar starts its thread
-    futures = (
-        parallel.start(session, session.jobs) if session.jobs > 1 and len(session.work()) > 1 and not serial else None
-    )
+    in_process = parallel.why_in_process(session)
+    if in_process and session.jobs > 1 and not args.quiet:
+        console.print(f"--jobs: {in_process}", style="dim")
     with progress:
-        if futures is not None:
-            task = progress.add_task(
-                f"{len(futures)} checks on {min(session.jobs, len(futures))} processes", total=len(futures)
-            )
-            parallel.collect(session, futures, lambda target, dtype: progress.advance(task))
-        else:
+        if in_process:
             session.run(on_start, on_progress)
+        else:  # in forked children: a crash in compiled code ends a child, not the run
+            parallel.run(
+                session, on_start=lambda t, d: progress.add_task(f"{t.name} [{d}]", total=session.examples),
+                on_progress=lambda task, done: progress.update(task, completed=done, refresh=True),
+                on_done=lambda task: progress.update(task, completed=session.examples, refresh=True),
+            )  # fmt: skip
         if "task" in current:
             progress.update(current["task"], completed=session.examples)
     if not args.quiet:
@@ -122,12 +125,6 @@ def run_check(args: argparse.Namespace) -> int:
     if args.junit_xml:
         write_atomic(args.junit_xml, to_junit(session))
     return session.exit_code
-
-
-def _nothing() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def _is_dir(path: str) -> bool:

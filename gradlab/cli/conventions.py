@@ -154,6 +154,10 @@ CONSTRUCTOR_PARAMS: dict[str, dict[str, Any]] = {
 CONSTRUCTOR_PARAMS_BY_CLASS: dict[tuple[str, str], dict[str, Any]] = {
     ("Transpose", "axes"): {"kind": "axis_pair"},
     ("BroadcastTo", "shape"): {"kind": "broadcast"},
+    # needle's Flip, Dilate and UnDilate take a tuple of axes, never None
+    ("Flip", "axes"): {"kind": "axis", "int": False, "negative": False, "empty": False, "none": False},
+    ("Dilate", "axes"): {"kind": "axis", "int": False, "negative": False, "empty": False, "none": False},
+    ("UnDilate", "axes"): {"kind": "axis", "int": False, "negative": False, "empty": False, "none": False},
     # which array of a tuple value gradlab makes (frameworks.TUPLE_LENGTH of them) TupleGetItem picks
     ("TupleGetItem", "index"): {"kind": "choice", "values": [0, 1, 2]},
 }
@@ -178,10 +182,12 @@ def first_value(kind: dict[str, Any], shape: tuple[int, ...]) -> Any:
     name = kind["kind"]
     if name == "choice":
         return kind["values"][0]
-    if name == "reshape":
-        return (-1,)
-    if name == "broadcast":
-        return (2, *shape)
+    if name == "reshape":  # all sizes given: a course's own array backend may not know -1
+        return (int(np.prod(shape)),)
+    if name == "broadcast":  # to its own shape: a backend may broadcast only between equal ranks
+        return tuple(shape)
     if name == "axis_pair":
         return (len(shape) - 2, len(shape) - 1) if len(shape) >= 2 else None
-    return None if kind.get("none", True) else 0  # axis
+    if kind.get("none", True):  # axis
+        return None
+    return 0 if kind.get("int", True) else (0,)

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from gradlab.check.form import describe_exception
-from gradlab.cli import conventions, graph_api
+from gradlab.cli import conventions, graph_api, isolate
 from gradlab.cli.adapters import (
     arity_problem,
     course_op,
@@ -68,7 +69,11 @@ class Target:
 
 
 def discover(
-    path: str | Path, select: str | None = None, timeout: float | None = None, specs: dict[str, Spec] | None = None
+    path: str | Path,
+    select: str | None = None,
+    timeout: float | None = None,
+    specs: dict[str, Spec] | None = None,
+    isolated: bool = False,
 ) -> list[Target]:
     """The ops of the module at ``path`` (``"file.py"``, ``"file.py::name"`` or a package folder), in
     the order of the source.
@@ -78,7 +83,9 @@ def discover(
     ``<module>.toml``); a problem of one op, or of one module of a folder, is its target's
     ``problem``, code not written yet its ``unfinished``. Every call of the user's code while
     inspecting an op runs under ``timeout`` seconds. ``specs`` are the project's op specs by name
-    (``[tool.gradlab.ops]``); a table in the ``.toml`` beside a module wins over them.
+    (``[tool.gradlab.ops]``); a table in the ``.toml`` beside a module wins over them. ``isolated``:
+    each op is inspected in a forked child (:mod:`gradlab.cli.isolate`), so a crash in compiled
+    code is that op's problem, not the end of the process.
     """
     text = str(path)
     if "::" in text:
@@ -128,7 +135,8 @@ def discover(
                 f" Use {text}::NAME with one of these names."
             )
     given = (specs or {}) | beside
-    return broken + [c.build(given.get(c.name), timeout) for c in found]
+    build = _Candidate.build_isolated if isolated and isolate.available() else _Candidate.build
+    return broken + [build(c, given.get(c.name), timeout) for c in found]
 
 
 def _toml_specs(file: Path) -> dict[str, Spec]:
@@ -173,6 +181,29 @@ class _Candidate:
             target.op, target.problem = None, describe_exception(f"inspecting {self.name}", exc)
         if target.problem and not target.problem.endswith("."):
             target.problem += "."
+        return target
+
+    def build_isolated(self, toml_spec: Spec | None, timeout: float | None = None) -> Target:
+        """:meth:`build` in a forked child: what it found comes back without the op, which is made
+        again here (making one calls no forward)."""
+        try:
+            target = isolate.call(self._found, toml_spec, timeout)
+        except isolate.Died as exc:
+            return Target(
+                self.name, None, None, self.style, self.source, aliases=self.aliases,
+                problem=(
+                    f"the process inspecting {self.name} died: {exc}, in code its forward or rules call, while"
+                    f" gradlab tried its forward on inputs of several shapes. {self.pin[0].upper()}{self.pin[1:]}"
+                    " to skip the search, or run it alone with PYTHONFAULTHANDLER=1 to see where."
+                ),
+            )  # fmt: skip
+        if target.problem is None and target.unfinished is None:
+            target.op = self.make()[0]
+        return target
+
+    def _found(self, toml_spec: Spec | None, timeout: float | None, progress: Any = None) -> Target:
+        target = self.build(toml_spec, timeout)
+        target.op = None  # a closure: made again in the parent
         return target
 
     def _build(self, target: Target, toml_spec: Spec | None, timeout: float | None) -> None:

@@ -1,28 +1,27 @@
-"""``gradlab check --jobs N``: a session's (op, dtype) checks on N processes, and ``--shard K/N``.
+"""``gradlab check``'s checks in forked child processes, ``--jobs N`` at a time, and ``--shard K/N``.
 
-Each (op, dtype) pair is fuzzed by :meth:`Session.check` in a worker process, with the seed the
-serial run uses, so the outcomes are those of ``--jobs 1``; they are stored in the serial order.
-The workers are forked from the process that discovered the ops, so a user's module is imported
-once, and ops that are closures need no pickling; only the outcomes travel back. Where fork is
-not available (Windows) or not safe (a CUDA context, ``--device cuda``), the run is serial.
-
-A worker that dies (a crash in compiled code) or an outcome that cannot travel back does not
-stop the run: the pairs it did not deliver are checked again in the main process.
+Each (op, dtype) pair is fuzzed by :meth:`Session.check` in a child process forked from the one
+that found the ops (:mod:`gradlab.cli.isolate`), with the seed a serial run uses, so the outcomes
+are those of ``--jobs 1``; they are stored in the serial order. A user's module is imported once,
+ops that are closures need no pickling; only progress and the outcomes travel back. A child that
+dies (a segfault in a course's compiled backend) makes its pair an error that names the signal;
+the other pairs go on. Where fork is not available (Windows) or not safe (a CUDA context,
+``--device cuda``), the pairs are checked in-process, one after another.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from multiprocessing.connection import wait
 from typing import Any
 
+from gradlab.cli import isolate
 from gradlab.cli.session import Checked, Session
 from gradlab.errors import GradlabError
 from gradlab.fuzz.outcome import OpOutcome
 
-_SESSION: list[Session] = []  # the session the forked workers check (inherited, never pickled)
+_SESSION: list[Session] = []  # the session the forked children check (inherited, never pickled)
 
 
 def cores() -> int:
@@ -33,49 +32,75 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def why_serial(session: Session, jobs: int) -> str | None:
-    """Why the run is serial although ``jobs`` > 1 was asked for, or None when it can be parallel."""
-    if jobs <= 1 or len(session.work()) <= 1:
-        return None
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return "--jobs: this platform cannot fork worker processes; the checks run one after another"
+def why_in_process(session: Session) -> str | None:
+    """Why the checks run in gradlab's own process, one after another, or None when they run in
+    forked children."""
+    if not isolate.available():
+        return "this platform cannot fork: the checks run one after another in gradlab's process"
     if session.device == "cuda":
-        return "--jobs: a CUDA context does not survive a fork; with --device cuda the checks run one after another"
+        return "a CUDA context does not survive a fork: with --device cuda the checks run one after another"
     return None
 
 
-def start(session: Session, jobs: int) -> dict[Future[OpOutcome], tuple[Checked, str]]:
-    """Fork ``jobs`` workers and hand them every (target, dtype) pair of ``session``; to be called
-    before any other thread starts (a progress bar's), since the workers are forked at once."""
+def run(
+    session: Session,
+    on_start: Callable[[Checked, str], Any],
+    on_progress: Callable[[Any, int], None],
+    on_done: Callable[[Any], None],
+) -> None:
+    """Check every (target, dtype) pair of ``session`` in forked children, ``session.jobs`` at a time.
+    ``on_start`` returns a handle for the pair, given to ``on_progress`` (examples done) and
+    ``on_done``. Fork with other threads running may deadlock a child: the caller runs none (its
+    progress bar refreshes on updates, without a thread)."""
     _SESSION[:] = [session]
     work = session.work()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("fork"))
-    futures = {pool.submit(_check, i): pair for i, pair in enumerate(work)}
-    pool.shutdown(wait=False)  # the workers finish what was submitted, then exit
-    return futures
-
-
-def collect(
-    session: Session, futures: dict[Future[OpOutcome], tuple[Checked, str]], done: Callable[[Checked, str], None]
-) -> None:
-    """Wait for the workers' outcomes (``done`` after each) and store them in the serial order."""
     outcomes: dict[int, OpOutcome] = {}
-    index = {future: i for i, future in enumerate(futures)}
-    for future in as_completed(futures):
-        target, dtype = futures[future]
-        try:
-            outcomes[index[future]] = future.result()
-        except Exception:  # a worker died, or the outcome could not be pickled: check it here
-            outcomes[index[future]] = session.check(target, dtype)
-        done(target, dtype)
-    for i, (target, _) in enumerate(futures.values()):
+    running: dict[Any, tuple[int, isolate.Child, Any]] = {}
+    todo = iter(range(len(work)))
+    pending = next(todo, None)
+    while pending is not None or running:
+        while pending is not None and len(running) < max(session.jobs, 1):
+            child = isolate.Child(_check, pending)
+            running[child.conn] = (pending, child, on_start(*work[pending]))
+            pending = next(todo, None)
+        for conn in wait(list(running)):
+            i, child, handle = running[conn]
+            try:
+                kind, value = child.next()
+            except isolate.Died as exc:
+                kind, value = "done", _died(*work[i], str(exc))
+            except Exception as exc:  # gradlab's own failure in the child: that pair's error
+                kind, value = (
+                    "done",
+                    OpOutcome(op=work[i][0].name, dtype=work[i][1], error=f"{type(exc).__name__}: {exc}"),
+                )
+            if kind == "progress":
+                on_progress(handle, value[0])
+                continue
+            outcomes[i] = value
+            del running[conn]
+            on_done(handle)
+    for i, (target, _) in enumerate(work):
         target.outcomes.append(outcomes[i])
 
 
-def _check(i: int) -> OpOutcome:
+def _check(i: int, progress: Callable[[int, int], None] | None = None) -> OpOutcome:
     session = _SESSION[0]
     target, dtype = session.work()[i]
-    return session.check(target, dtype)
+    report = None if progress is None else (lambda name, done, planned: progress(done, planned))
+    return session.check(target, dtype, report)
+
+
+def _died(target: Checked, dtype: str, how: str) -> OpOutcome:
+    return OpOutcome(
+        op=target.name,
+        dtype=dtype,
+        error=(
+            f"the process checking {target.name} [{dtype}] died: {how}, in code its forward or rules call;"
+            f" the other ops were checked. To see where: PYTHONFAULTHANDLER=1 gradlab check {target.select}"
+            f" --dtype {dtype}"
+        ),
+    )
 
 
 def shard(targets: Sequence[Any], spec: str | None) -> list[Any]:

@@ -114,7 +114,9 @@ def registry_targets() -> list[Checked]:
     ]  # fmt: skip
 
 
-def module_targets(path: str, timeout: float | None = None, specs: dict[str, Any] | None = None) -> list[Checked]:
+def module_targets(
+    path: str, timeout: float | None = None, specs: dict[str, Any] | None = None, isolated: bool = False
+) -> list[Checked]:
     """The ops of a user's module or package folder (``FILE.py``, ``FILE.py::NAME``, ``FOLDER``), as
     ``gradlab check PATH`` checks them (``specs``: the project's, :func:`project_specs`); raises
     :class:`~gradlab.cli.discover.DiscoveryError` for a problem with the whole input."""
@@ -127,7 +129,7 @@ def module_targets(path: str, timeout: float | None = None, specs: dict[str, Any
             op=found.op, spec=found.spec, inferred=found.inferred, problem=found.problem,
             unfinished=found.unfinished, pin=found.pin,
         )
-        for found in discover(path, timeout=timeout, specs=specs or {})
+        for found in discover(path, timeout=timeout, specs=specs or {}, isolated=isolated)
     ]  # fmt: skip
 
 
