@@ -57,7 +57,7 @@ def check_rev(sampler: Sampler, i: int, cots: list[list[Array]]) -> CheckResult:
                 " own rounding explains here (cancellation that a rearranged formula would avoid?)"
             )
     # an output exactly as large as all the inputs together is a stack or a concatenation: nothing broadcast
-    stacked = len(task.inputs) > 1 and sum(int(x.size) for x in task.inputs) == int(sampler.out.size)
+    stacked = len(task.inputs) > 1 and sum(int(getattr(x, "size", 1)) for x in task.inputs) == int(sampler.out.size)
     if result.status == "fail" and not result.diagnosis and not stacked:
         hint = diagnose.broadcast_hint(task.names[i], tuple(task.inputs[i].shape), tuple(sampler.out.shape))
         if hint:
