@@ -83,15 +83,25 @@ def param_table(arguments: Sequence[Argument]) -> dict[str, dict[str, Any]]:
     return {a.name: dict(a.kind) for a in arguments if a.kind is not None}
 
 
+def own_spec(cls: type, shown: str) -> tuple[Spec | None, str | None]:
+    """The class attribute ``spec = {...}`` of an op class, parsed (None when there is none), or why
+    it cannot be read."""
+    if not isinstance(getattr(cls, "spec", None), dict):
+        return None, None
+    try:
+        return parse_spec(
+            cls.__name__, cls.spec, f"{shown}:{inspect.getsourcelines(cls)[1]} ({cls.__name__}.spec)"
+        ), None
+    except (SpecError, OSError, TypeError) as exc:
+        return None, str(exc)
+
+
 def class_op(cls: type, methods: dict[str, str], shown: str) -> tuple[Op | None, Spec | None, str | None]:
     name = cls.__name__
     forward_name, reverse = methods["forward"], methods["reverse"]
-    spec = None
-    if isinstance(getattr(cls, "spec", None), dict):
-        try:
-            spec = parse_spec(name, cls.spec, f"{shown}:{inspect.getsourcelines(cls)[1]} ({name}.spec)")
-        except (SpecError, OSError, TypeError) as exc:
-            return None, None, str(exc)
+    spec, problem = own_spec(cls, shown)
+    if problem:
+        return None, None, problem
     for method in (forward_name, reverse):
         if method and is_stub(getattr(cls, method)):
             raise Unfinished(f"{name}.{method} is not written yet (its body is only pass or raise NotImplementedError)")

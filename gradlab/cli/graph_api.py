@@ -31,10 +31,10 @@ import numpy as np
 
 from gradlab.cli import conventions
 from gradlab.cli.adapters import as_array
-from gradlab.cli.classes import Argument, param_table
+from gradlab.cli.classes import Argument, own_spec, param_table
 from gradlab.cli.unfinished import Unfinished, is_stub
 from gradlab.ops.registry import Op
-from gradlab.ops.spec import Spec, SpecError, parse_spec
+from gradlab.ops.spec import Spec
 
 # ``__call__`` parameters by name: how each is drawn; a ``trans_X`` flag transposes input X
 CALL_PARAMS: dict[str, dict[str, Any]] = {
@@ -274,12 +274,9 @@ def graph_op(cls: type, shown: str) -> tuple[Op | None, Spec | None, str | None]
     """Op class ``cls`` of the graph API as an :class:`Op` (with its own spec, or why it cannot be
     made); raises :class:`Unfinished` when its ``compute`` or ``gradient`` is not written yet."""
     name = cls.__name__
-    spec = None
-    if isinstance(getattr(cls, "spec", None), dict):
-        try:
-            spec = parse_spec(name, cls.spec, f"{shown}:{inspect.getsourcelines(cls)[1]} ({name}.spec)")
-        except (SpecError, OSError, TypeError) as exc:
-            return None, None, str(exc)
+    spec, problem = own_spec(cls, shown)
+    if problem:
+        return None, None, problem
     writes = writes_output(cls.compute)
     for method in ("compute", "gradient", "infer_shape") if writes else ("compute", "gradient"):
         if is_stub(getattr(cls, method, None)):
