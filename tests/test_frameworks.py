@@ -69,6 +69,7 @@ def test_divisions_are_drawn_away_from_zero():
         ("ReLUMutatesOutGrad", "form", "the VJP mutates the cotangent g"),
         ("Exp", "form", "the VJP raised AttributeError: 'Tensor' object has no attribute 'inptus'"),
         ("MatMulUnreduced", "form", "is broadcast in the output, so sum it over the broadcast axes"),
+        ("ExpReturnsArray", "form", "the gradient of input 0 is a ndarray, not a Tensor"),
     ],
 )
 def test_planted_bugs_are_found_for_their_reason(name, check, words):

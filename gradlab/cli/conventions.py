@@ -154,6 +154,8 @@ CONSTRUCTOR_PARAMS: dict[str, dict[str, Any]] = {
 CONSTRUCTOR_PARAMS_BY_CLASS: dict[tuple[str, str], dict[str, Any]] = {
     ("Transpose", "axes"): {"kind": "axis_pair"},
     ("BroadcastTo", "shape"): {"kind": "broadcast"},
+    # needle's Permute(axes) takes the whole permutation
+    ("Permute", "axes"): {"kind": "permutation"},
     # needle's Flip, Dilate and UnDilate take a tuple of axes, never None
     ("Flip", "axes"): {"kind": "axis", "int": False, "negative": False, "empty": False, "none": False},
     ("Dilate", "axes"): {"kind": "axis", "int": False, "negative": False, "empty": False, "none": False},
@@ -186,6 +188,8 @@ def first_value(kind: dict[str, Any], shape: tuple[int, ...]) -> Any:
         return (int(np.prod(shape)),)
     if name == "broadcast":  # to its own shape: a backend may broadcast only between equal ranks
         return tuple(shape)
+    if name == "permutation":
+        return tuple(range(len(shape)))
     if name == "axis_pair":
         return (len(shape) - 2, len(shape) - 1) if len(shape) >= 2 else None
     if kind.get("none", True):  # axis

@@ -208,7 +208,16 @@ class Needle:
             _write_back(array, self.unwrap(tensor))
         # one gradient per input, as needle's gradient_as_tuple reads them: a Python tuple or list
         # holds one per input; anything else (a Tensor, a TensorTuple) is the one input's
-        return tuple(self.unwrap(v) for v in (grads if isinstance(grads, (tuple, list)) else [grads]))
+        per_input = list(grads) if isinstance(grads, (tuple, list)) else [grads]
+        values = (self.tensor, self.tuple_type) if self.tuple_type is not None else (self.tensor,)
+        for k, grad in enumerate(per_input):
+            if grad is not None and not isinstance(grad, values):  # needle's backward adds Tensors
+                raise TypeError(
+                    f"the gradient of input {k} is a {type(grad).__name__}, not a {self.tensor.__name__}: the"
+                    f" framework's backward adds gradients as {self.tensor.__name__}s; return one (e.g."
+                    f" {self.tensor.__name__}.make_const(...), or build it with the framework's ops)"
+                )
+        return tuple(self.unwrap(v) for v in per_input)
 
     def tuple_inputs(self, cls: type, method: str) -> list[bool]:
         """Which of ``cls``'s forward parameters take a TensorTuple: annotated so on ``compute`` or
