@@ -34,7 +34,7 @@ def assert_grad_close(
     name: str | None = None,
     names: Sequence[str] | None = None,
     complex_safe: bool = False,
-    convention: str = "torch",
+    convention: str | None = None,
     holomorphic: bool = False,
     spaces: Mapping[Any, Any] | None = None,
     order: int = 1,

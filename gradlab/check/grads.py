@@ -30,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 from gradlab import backend
-from gradlab.check import form, holomorphy, leaf_report, pytree, second_order
+from gradlab.check import bridges, form, holomorphy, leaf_report, pytree, second_order
 from gradlab.check.adj import check_adj
 from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
@@ -62,7 +62,7 @@ def check_grads(
     name: str | None = None,
     names: Sequence[str] | None = None,
     complex_safe: bool = False,
-    convention: str = "torch",
+    convention: str | None = None,
     holomorphic: bool = False,
     spaces: Mapping[Any, Any] | None = None,
     order: int = 1,
@@ -79,6 +79,11 @@ def check_grads(
         Arrays (NumPy, CuPy or any array-API library), pytrees of arrays, and other arguments (an
         axis, labels): every floating array leaf is differentiated unless ``wrt`` says otherwise.
     vjp
+        Without ``vjp``, ``jvp`` and ``hvp``, a function of PyTorch, JAX or HIPS autograd (a
+        ``torch.autograd.Function``'s ``apply``, a ``jax.custom_vjp``, an autograd primitive, or any
+        function of torch tensors / JAX arrays) is checked through its framework's own rules:
+        its reverse mode (the user's ``backward``, ``bwd``, ``defvjp``) and its forward mode where
+        the rule defines one (:mod:`gradlab.check.bridges`).
         ``vjp(g, out, *inputs, **kwargs)``: ``g`` and ``out`` shaped like the forward's output;
         returns one cotangent per input, shaped like it (``None`` allowed for undifferentiated
         ones), or one per differentiated input, or a single one when one input is differentiated.
@@ -118,7 +123,8 @@ def check_grads(
     convention
         How complex cotangents are written: ``"torch"`` (the conjugate Wirtinger gradient,
         ``dL/da + i dL/db`` for ``z = a + ib``) or ``"jax"`` (its conjugate). Tangents are the same
-        in both.
+        in both. Default: the framework's own for a framework's function (``"jax"`` for JAX), else
+        ``"torch"``.
     holomorphic
         ``f`` is complex-analytic in its complex inputs and the rules are complex-linear: only the
         real parts are moved (half the evaluations of a general complex function).
@@ -143,6 +149,16 @@ def check_grads(
         raise GradlabError(f"order={order!r}: choose 1 or 2")
     if kwargs:
         check_keywords(f, kwargs, OPTIONS)
+    notes: list[str] = []
+    if vjp is None and jvp is None and hvp is None:  # a framework's function: its own rules
+        bridge = bridges.find(f, inputs)
+        if bridge is not None:
+            bridged = bridge.bridge(f, inputs, wrt, kwargs)
+            name = name or bridged.name or _name_of(f)
+            names = names or bridged.names or input_names(f, len(inputs), None)
+            convention, notes = convention or bridged.convention, bridged.notes
+            f, inputs, vjp, jvp = bridged.forward, bridged.inputs, bridged.vjp, bridged.jvp
+    convention = convention or "torch"
     vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
 
     def run(convention: str, checks: Sequence[str]) -> tuple[GradCheckReport, Structured, Task]:
@@ -160,6 +176,7 @@ def check_grads(
         _not_holomorphic(report, holomorphy.violations(problem, seed))
     if vjp is not None:  # a VJP wrong for a complex input: is it right in the other convention?
         _convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
+    report.left_out += notes
     if order == 2:
         report.results += second_order.check_second_order(check_grads, problem, task, vjp, jvp)
     if hvp is not None:

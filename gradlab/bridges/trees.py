@@ -1,0 +1,36 @@
+"""What every bridge does to values: map the leaves of a pytree, name a rule's inputs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gradlab.check import pytree
+
+
+def map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:
+    """``value`` with ``fn`` applied to every leaf (containers rebuilt as they were)."""
+    leaves, tree, _ = pytree.flatten(value)
+    return pytree.unflatten(tree, [fn(leaf) for leaf in leaves])
+
+
+def leaves(value: Any) -> list[Any]:
+    return pytree.flatten(value)[0]
+
+
+def parameter_names(fn: Callable[..., Any], skip: int, count: int) -> list[str] | None:
+    """The names of ``fn``'s first ``count`` positional parameters after ``skip`` (``ctx``), or None
+    when its signature does not give them (``*args``)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return None
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:count] if len(positional) >= count else None
+
+
+def differentiated(inputs: Sequence[Any], wrt: Sequence[int] | None) -> list[bool]:
+    """Per input, whether its floating leaves are differentiated."""
+    chosen = set(range(len(inputs)) if wrt is None else wrt)
+    return [i in chosen for i in range(len(inputs))]
