@@ -15,6 +15,7 @@ broadcasts to the input's shape is summed down to it. For a ``Function`` gradlab
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -278,7 +279,10 @@ class _Run:
             primal = to_tensor(x).clone()
             return fwad.make_dual(primal, to_tensor(t)) if t is not None and _floating(primal) else primal
 
-        with fwad.dual_level():
+        with fwad.dual_level(), warnings.catch_warnings():
+            # torch scripts a decomposition the first time forward mode meets some ops, and warns that
+            # torch.jit.script is deprecated: torch's own business, not the rule's
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             args = []
             for x, t in zip(xs, tangents, strict=True):
                 x_leaves, tree, _ = pytree.flatten(x)

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from gradlab.check import bridges
 from gradlab.check.form import describe_exception
-from gradlab.cli import conventions, graph_api, isolate
+from gradlab.cli import conventions, framework_rules, graph_api, isolate
 from gradlab.cli.adapters import (
     arity_problem,
     course_op,
@@ -233,10 +234,13 @@ class _Candidate:
                 target.spec = dataclasses.replace(target.spec, dtypes=tuple(op.dtypes))
             config = conventions.describe(self.config, self.name, first)
             if constructor:
-                config = f"{self.name}({', '.join(constructor)}) drawn per example"
+                drawn = ", ".join(constructor)
+                config = f"{self.name}({drawn}) drawn per example" if self.style == "class" else f"{drawn} drawn per example"
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
             if framework is not None:
                 target.inferred += f"; run {framework.describe()}"
+            if getattr(op, "runs_in", None):
+                target.inferred += f"; run {op.runs_in}"
             target.pin = self.pin
         elif op is not None and target.spec is not None:
             target.problem = arity_problem(op, target.spec)
@@ -266,17 +270,34 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
     toml_hint = stem + ".toml beside the module (the schema of specs/*.toml)"
     members = list(vars(module).items())
     classes = [v for _, v in members if inspect.isclass(v) and v.__module__ == module.__name__]
+    frameworks = bridges.imported()  # those the module's objects can come from
     for attr, value in members:
         if id(value) in seen:
             continue
         try:
-            made = _candidates_of(attr, value, module, members, classes, shown, toml_hint)
+            made = _framework_rule(attr, value, module, frameworks, shown, toml_hint)
+            made = made or _candidates_of(attr, value, module, members, classes, shown, toml_hint)
         except Exception:  # an odd object at module level: not an op
             made = []
         if made:
             seen.add(id(value))
             found += made
     return found
+
+
+def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_Candidate]:
+    """A torch Function, a JAX custom rule or an autograd primitive defined in the module."""
+    if getattr(framework_rules.primal(value), "__module__", None) != module.__name__:
+        return []
+    for bridge in frameworks:
+        bridged = bridge.rule(value)
+        if bridged is not None:
+            name = getattr(value, "__name__", attr)
+            line = source_line(framework_rules.primal(value))
+            pin = f"pin them with a [{name}] table in {toml_hint}"
+            make = lambda: framework_rules.framework_op(name, value, bridge, bridged)  # noqa: E731
+            return [_Candidate(name, bridge.name, line, f"{shown}:{line}", (attr,), make, pin)]
+    return []
 
 
 def _candidates_of(attr, value, module, members, classes, shown, toml_hint) -> list[_Candidate]:
