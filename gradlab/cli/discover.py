@@ -15,6 +15,7 @@ change to it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -235,7 +236,8 @@ class _Candidate:
             config = conventions.describe(self.config, self.name, first)
             if constructor:
                 drawn = ", ".join(constructor)
-                config = f"{self.name}({drawn}) drawn per example" if self.style == "class" else f"{drawn} drawn per example"
+                config = f"{self.name}({drawn})" if self.style == "class" else drawn
+                config += " drawn per example"
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
             if framework is not None:
                 target.inferred += f"; run {framework.describe()}"
@@ -295,7 +297,7 @@ def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_
             name = getattr(value, "__name__", attr)
             line = source_line(framework_rules.primal(value))
             pin = f"pin them with a [{name}] table in {toml_hint}"
-            make = lambda: framework_rules.framework_op(name, value, bridge, bridged)  # noqa: E731
+            make = functools.partial(framework_rules.framework_op, name, value, bridge, bridged)
             return [_Candidate(name, bridge.name, line, f"{shown}:{line}", (attr,), make, pin)]
     return []
 

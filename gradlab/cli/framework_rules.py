@@ -72,9 +72,7 @@ def framework_op(name: str, value: Any, bridge: Bridge, bridged: Bridged) -> tup
     def positional(xs: Sequence[Any], drawn: dict[str, Any]) -> list[Any]:
         shape = tuple(getattr(xs[0], "shape", ())) if xs else ()
         it = iter(xs)
-        return [
-            drawn.get(n, conventions.first_value(params[n], shape)) if n in params else next(it) for n in names
-        ]
+        return [drawn.get(n, conventions.first_value(params[n], shape)) if n in params else next(it) for n in names]
 
     def fwd(*xs: Any, **drawn: Any) -> Any:
         return bridged.forward(*positional(xs, drawn))
