@@ -255,3 +255,71 @@ def test_the_example_fails_in_rev_for_x_only_and_its_fix_passes(tmp_path):
     (fixed,) = discover(_fixed(EXAMPLE, tmp_path))
     for dtype in ("float64", "float32"):
         assert fuzz_op(fixed.op, dtype, max_examples=20, spec=fixed.spec).status == "pass"
+
+
+# ---- order 2: torch's double backward, as gradgradcheck ----------------------------------------
+
+
+class Tanh(Function):  # the setup_context style, with a jvp, differentiable twice
+    @staticmethod
+    def forward(x, w):
+        return torch.tanh(x @ w.T)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs, output)
+        ctx.save_for_forward(*inputs, output)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.saved_tensors
+        gz = g * (1 - y**2)
+        return gz @ w, gz.T @ x
+
+    @staticmethod
+    def jvp(ctx, dx, dw):
+        x, w, y = ctx.saved_tensors
+        return (1 - y**2) * (dx @ w.T + x @ dw.T)
+
+
+def test_order_2_differentiates_backward_and_jvp_again_with_torch():
+    report = assert_grad_close(Tanh.apply, _x(3, 4), _x(2, 4), order=2)
+    assert {(r.check, r.subject) for r in report.results} >= {
+        ("rev2", "g"),
+        ("rev2", "x"),
+        ("rev2", "w"),
+        ("fwd2", "output"),
+    }
+
+
+def test_order_2_finds_a_backward_computed_off_the_graph():
+    class Detached(Function):  # the derivative kept from the forward, without a graph
+        @staticmethod
+        def forward(ctx, x):
+            ctx.slope = 3 * x.detach() ** 2
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            return ctx.slope * g
+
+    report = check_grads(Detached.apply, _x(3, 4), order=2)
+    assert report.result("rev", "x").status == "pass"  # right at first order
+    assert report.result("rev2", "g").status == "pass" and report.result("rev2", "x").status == "fail"
+
+
+def test_order_2_leaves_out_a_once_differentiable_backward():
+    class Once(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx, g):
+            return 3 * ctx.saved_tensors[0] ** 2 * g
+
+    report = assert_grad_close(Once.apply, _x(3, 4), order=2)
+    assert not any(r.check == "rev2" for r in report.results)
+    assert any("Once.backward is marked once_differentiable" in note for note in report.left_out)

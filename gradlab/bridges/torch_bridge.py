@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gradlab.bridges import torch_order2
 from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
@@ -49,6 +50,12 @@ def defines(cls: type, method: str) -> bool:
 def reverse_rule(cls: type) -> str | None:
     """The name of the reverse rule a Function defines (``backward``, or its alias ``vjp``)."""
     return "backward" if defines(cls, "backward") else "vjp" if defines(cls, "vjp") else None
+
+
+def once_differentiable(rule: Any) -> bool:
+    """Whether a backward is wrapped by ``torch.autograd.function.once_differentiable``."""
+    code = getattr(rule, "__code__", None)
+    return code is not None and code.co_filename.replace("\\", "/").endswith("torch/autograd/function.py")
 
 
 def watched(cls: type) -> tuple[type, list[tuple[Any, ...]]]:
@@ -177,9 +184,12 @@ class _Run:
             has_jvp = self._forward_mode_works(inputs, kwargs, notes)
         if not has_vjp:
             notes.append(f"the rev check: {name} defines no backward")
+        once = None
+        if cls is not None and has_vjp and once_differentiable(getattr(cls, str(reverse_rule(cls)))):
+            once = f"{name}.{reverse_rule(cls)} is marked once_differentiable: torch cannot differentiate it again"
         return Bridged(
             self.forward, self.vjp if has_vjp else None, self.jvp if has_jvp else None, inputs, name, names,
-            "torch", notes,
+            "torch", notes, once,
         )  # fmt: skip
 
     # ---- the calls ------------------------------------------------------------------------------
@@ -209,6 +219,8 @@ class _Run:
     def forward(self, *xs: Any, **kwargs: Any) -> Any:
         import torch
 
+        if torch_order2.traced(*xs):  # order=2: differentiated again by torch
+            return torch_order2.forward(self.call, xs, kwargs)
         args, _, pairs = self._tensors(xs, grad=False)
         with torch.no_grad():
             result = self.call(*args, **kwargs)
@@ -221,6 +233,8 @@ class _Run:
     def vjp(self, g: Any, out: Any, *xs: Any, **kwargs: Any) -> tuple[Any, ...]:
         import torch
 
+        if torch_order2.traced(g, *xs):
+            return torch_order2.vjp(self.call, self.wrt, g, xs, kwargs)
         args, wanted, pairs = self._tensors(xs, grad=True)
         self.seen.clear()
         with torch.enable_grad():
@@ -272,6 +286,9 @@ class _Run:
 
     def jvp(self, tangents: Sequence[Any], out: Any, *xs: Any, **kwargs: Any) -> Any:
         import torch.autograd.forward_ad as fwad
+
+        if torch_order2.traced(*tangents, *xs):
+            return torch_order2.jvp(self.call, tangents, xs, kwargs)
 
         def dual(x: Any, t: Any) -> Any:
             if not (isinstance(x, np.ndarray | np.generic) or hasattr(x, "__dlpack__")):

@@ -38,6 +38,7 @@ class Bridged:
     names: list[str] | None = None  # its inputs' names, from the rule's signature
     convention: str = "torch"  # how the framework writes complex cotangents
     notes: list[str] = field(default_factory=list)  # what is left out, and why
+    once: str | None = None  # why the rules cannot be differentiated again (order=2 leaves them out)
 
 
 class Bridge(Protocol):

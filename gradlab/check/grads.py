@@ -156,7 +156,10 @@ def check_grads(
             bridged = bridge.bridge(f, inputs, wrt, kwargs)
             name = name or bridged.name or _name_of(f)
             names = names or bridged.names or input_names(f, len(inputs), None)
-            convention, notes = convention or bridged.convention, bridged.notes
+            convention, notes = convention or bridged.convention, list(bridged.notes)
+            if order == 2 and bridged.once:
+                notes.append(f"order 2: {bridged.once}")
+                order = 1
             f, inputs, vjp, jvp = bridged.forward, bridged.inputs, bridged.vjp, bridged.jvp
     convention = convention or "torch"
     vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
