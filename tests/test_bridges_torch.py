@@ -125,16 +125,44 @@ def test_a_backward_that_writes_into_grad_output_or_a_saved_tensor_fails_form():
     assert form.status == "fail" and "the VJP mutates x" in form.message
 
 
-def test_needs_input_grad_is_honoured_and_none_for_a_needed_input_is_named():
+def test_needs_input_grad_is_honoured_and_none_is_torchs_zero():
     right = assert_grad_close(Linear.apply, _x(3, 4), _x(5, 4), _x(5), wrt=[0])
     assert [r.subject for r in right.results if r.check == "rev"] == ["x"]
+
+    class Shift(Function):  # None for an input the output does not depend on: right
+        @staticmethod
+        def forward(ctx, x, unused):
+            return x + 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None
+
+    assert_grad_close(Shift.apply, _x(3), _x(3))
 
     def forgets_w(ctx, g):
         _, w = ctx.saved_tensors
         return g @ w, None, g.sum(0)
 
-    form = check_grads(_linear(backward=forgets_w).apply, _x(3, 4), _x(5, 4), _x(5)).result("form")
-    assert form.status == "fail" and "the cotangent for w is None" in form.message
+    rev = check_grads(_linear(backward=forgets_w).apply, _x(3, 4), _x(5, 4), _x(5)).result("rev", "w")
+    assert rev.status == "fail" and "returns zeros where the derivative is not zero" in rev.diagnosis
+
+
+def test_a_backward_that_is_not_reentrant_fails_form():
+    class Swish(Function):  # keeps its derivative on ctx and multiplies it in place
+        @staticmethod
+        def forward(ctx, x):
+            s = torch.sigmoid(x)
+            ctx.grad = s * (1 + x * (1 - s))
+            return x * s
+
+        @staticmethod
+        def backward(ctx, g):
+            ctx.grad *= g
+            return ctx.grad
+
+    form = check_grads(Swish.apply, _x(3, 4)).result("form")
+    assert form.status == "fail" and "the backward is not reentrant" in form.message
 
 
 def test_non_tensor_arguments_pass_through():

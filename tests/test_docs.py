@@ -30,6 +30,11 @@ its reason is required:
 - ``<!-- fails: REASON -->``: the block's tests fail (the tutorial's test of its buggy op);
 - ``<!-- exits: N -->``: each command of the block exits with N (1: a rule is wrong).
 
+A block that needs an optional framework says so on a line of its own right before its mark (or its
+fence): ``<!-- needs: torch, jax -->``. It runs where those modules import and is skipped with the
+reason elsewhere; such tests carry the ``frameworks`` marker, so ``tox -e frameworks`` runs them. A
+Python block after one that needs a framework needs it too (the page's blocks run in order).
+
 Keep them rare: a sample that fails as written is a bug of the docs; fix the sample. Samples run as
 written, so a slow one is made quick in the page (fewer examples, fewer epochs), not here.
 """
@@ -46,9 +51,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,7 +117,7 @@ def test_the_chosen_steps_sit_near_the_minimum_of_the_error() -> None:
 
 ROOT = DOCS.parent
 PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
-MARKS = ("not run", "raises", "fails", "exits")
+MARKS = ("not run", "raises", "fails", "exits", "needs")
 TIMEOUT = 120  # seconds, one subprocess: far above what any sample takes
 
 FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*)")
@@ -127,6 +134,7 @@ class Block:
     lang: str
     code: tuple[str, ...]  # its lines, without the fence's indent
     mark: tuple[str, str] | None  # (kind, reason)
+    needs: tuple[str, ...] = ()  # the optional modules it needs (a ``needs`` line before it)
 
     @property
     def page(self) -> str:
@@ -172,7 +180,11 @@ def blocks(page: Path) -> list[Block]:
         fence, indent = opening["fence"], len(opening["indent"])
         closing = re.compile(rf"[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*")
         end = next((j for j in range(i + 1, len(lines)) if closing.fullmatch(lines[j])), len(lines))
-        mark = MARK.fullmatch(lines[i - 1]) if i > 0 else None
+        marks = []  # the marks stacked on the lines right before the fence, nearest first
+        while i - len(marks) > 0 and (m := MARK.fullmatch(lines[i - len(marks) - 1])) and len(marks) < 2:
+            marks.append(m)
+        needs = next((m for m in marks if m["kind"] == "needs"), None)
+        mark = next((m for m in marks if m["kind"] != "needs"), None)
         found.append(
             Block(
                 path=page,
@@ -180,6 +192,7 @@ def blocks(page: Path) -> list[Block]:
                 lang=(opening["info"].split() or [""])[0].lstrip("{.").lower(),
                 code=tuple(line[indent:] if not line[:indent].strip() else line for line in lines[i + 1 : end]),
                 mark=(mark["kind"], mark["reason"] or "") if mark else None,
+                needs=tuple(n.strip() for n in (needs["reason"] or "").split(",") if n.strip()) if needs else (),
             )
         )
         i = end + 1
@@ -263,8 +276,27 @@ def run_python(block: Block, page: list[Block], folder: Path) -> tuple[bool, str
     return result.returncode == (1 if fails else 0), said
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
+def _needs(block: Block) -> tuple[str, ...]:
+    """What a Python block needs: its own, and what the page's Python blocks before it need."""
+    if RUNS.get(block.lang) != "python":
+        return block.needs
+    before = [b for b in blocks(block.path) if RUNS.get(b.lang) == "python" and b.runs and b.line <= block.line]
+    return tuple(sorted({n for b in before for n in b.needs}))
+
+
+def _skip_without(needs: tuple[str, ...]) -> None:
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (pip install 'gradlab-check[{','.join(missing)}]'; tox -e frameworks)")
+
+
+def _params(items: list[Any], needs: Callable[[Any], tuple[str, ...]]) -> list[Any]:
+    return [pytest.param(item, marks=[pytest.mark.frameworks] if needs(item) else [], id=item.id) for item in items]
+
+
+@pytest.mark.parametrize("block", _params(PYTHON_BLOCKS, _needs))
 def test_the_python_sample_runs(block: Block, tmp_path: Path) -> None:
+    _skip_without(_needs(block))
     ok, said = run_python(block, blocks(block.path), tmp_path)
     assert ok, said
 
@@ -317,6 +349,7 @@ class Command:
     argv: tuple[str, ...]  # after "gradlab"
     exits: int
     shown: str | None  # a console block's last line of output
+    needs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -353,7 +386,7 @@ def commands(block: Block) -> list[Command]:
         segments = [list(g) for sep, g in itertools.groupby(words, lambda w: w in {"&&", "||", ";", "|"}) if not sep]
         for argv in segments:
             if argv and Path(argv[0]).name == "gradlab":
-                found.append(Command(block.page, block.line + 1 + k, tuple(argv[1:]), exits, shown))
+                found.append(Command(block.page, block.line + 1 + k, tuple(argv[1:]), exits, shown, block.needs))
     return found
 
 
@@ -375,8 +408,9 @@ def _gradlab(argv: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     return _run([sys.executable, "-m", "gradlab", *argv], ROOT)
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
+@pytest.mark.parametrize("command", _params(COMMANDS, lambda c: c.needs))
 def test_the_command_runs_as_the_page_says(command: Command) -> None:
+    _skip_without(command.needs)
     result = _gradlab(command.argv)
     said = f"{command.id}: gradlab {shlex.join(command.argv)}:\n{result.stdout}\n{result.stderr}"
     assert result.returncode == command.exits, said
@@ -387,7 +421,7 @@ def test_the_command_runs_as_the_page_says(command: Command) -> None:
 def test_every_mark_sits_on_a_sample_and_says_why() -> None:
     wrong = []
     for page in PAGES:
-        attached = {b.line - 1 for b in blocks(page)}
+        attached = {b.line - 1 - k for b in blocks(page) for k in range((b.mark is not None) + bool(b.needs))}
         for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             if MARK_LIKE.search(line) and n not in attached:
                 wrong.append(f"{page.relative_to(ROOT)}:{n}: a mark not on the line right before a fence")

@@ -25,6 +25,7 @@ from gradlab.bridges import torch_order2
 from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
+from gradlab.check.form import RuleProblem
 from gradlab.errors import GradlabError
 
 
@@ -74,6 +75,24 @@ def watched(cls: type) -> tuple[type, list[tuple[Any, ...]]]:
     sub = type(cls.__name__, (cls,), {name: staticmethod(recorded), "__module__": cls.__module__})
     sub.__qualname__ = cls.__qualname__
     return sub, seen
+
+
+def _reentrant(first: Sequence[Any], again: Sequence[Any]) -> None:
+    """A second backward through the same graph must give the same gradients (torch's gradcheck
+    asks it too: "Backward is not reentrant")."""
+    import torch
+
+    gaps = [
+        float((a - b).abs().max()) if a.numel() else 0.0
+        for a, b in zip(first, again, strict=True)
+        if a is not None and b is not None and not torch.allclose(a, b, rtol=0, atol=0, equal_nan=True)
+    ]
+    if gaps:
+        raise RuleProblem(
+            f"the backward is not reentrant: a second backward through the same graph gives gradients that"
+            f" differ by up to {max(gaps):.3g} (it changes a value kept on ctx, or returns a tensor it keeps"
+            " and changes later); torch's gradcheck says 'Backward is not reentrant'"
+        )
 
 
 def to_array(t: Any) -> Any:
@@ -250,21 +269,29 @@ class _Run:
                 "the output does not require grad: the function leaves torch's autograd"
                 " (.numpy(), .item(), .detach() or NumPy inside), so no backward runs"
             )
-        grads = torch.autograd.grad([h for h, _ in heads], wanted, [c for _, c in heads], allow_unused=True)
+        tops, cots = [h for h, _ in heads], [c for _, c in heads]
+        given = [c.clone() for c in cots]
+        grads = torch.autograd.grad(tops, wanted, cots, allow_unused=True, retain_graph=True)
+        mutated = any(not torch.equal(c, before) for c, before in zip(cots, given, strict=True))
         for view, passed, before in saved:  # what the backward wrote into a saved tensor reaches gradlab
             if not torch.equal(passed.detach(), before):
                 view.copy_(passed.detach())
+                mutated = True
         raw = self._returned(args)
+        if raw is not None:  # copies: a backward may change what it returned when it runs again
+            raw = [to_array(r).copy() if _is_tensor(r) else r for r in raw]
+        grads = tuple(None if grad is None else grad.detach().clone() for grad in grads)
+        if not mutated:  # (a backward that wrote into its arguments differs next time: that is said already)
+            _reentrant(grads, torch.autograd.grad(tops, wanted, cots, allow_unused=True))
         found = iter(raw if raw is not None else grads)
         return tuple(
-            map_leaves(lambda v, d=d: self._cotangent(v, d, found, raw is not None), x)
-            for x, d in zip(xs, self.wrt, strict=True)
+            map_leaves(lambda v, d=d: self._cotangent(v, d, found), x) for x, d in zip(xs, self.wrt, strict=True)
         )
 
     def _returned(self, args: Sequence[Any]) -> list[Any] | None:
         """What a Function's backward returned for the tensors it was given (None: not one call to
         a Function's ``apply`` with the tensors themselves as its arguments)."""
-        if self.cls is None or len(self.seen) != 1 or any(isinstance(a, tuple | list | dict) for a in args):
+        if self.cls is None or len(self.seen) < 1 or any(isinstance(a, tuple | list | dict) for a in args):
             return None
         result = self.seen[0]
         return [
@@ -273,15 +300,15 @@ class _Run:
             if _is_tensor(a) and a.requires_grad and _floating(a)
         ]
 
-    def _cotangent(self, x: Any, diff: bool, found: Any, raw: bool) -> Any:
+    def _cotangent(self, x: Any, diff: bool, found: Any) -> Any:
         if not (isinstance(x, np.ndarray | np.generic) or hasattr(x, "__dlpack__")):
             return None
         view = to_tensor(x)
         if not (diff and _floating(view)):
             return None
         grad = next(found)
-        if grad is None:  # torch: this input does not reach the output; a Function's None is its own
-            return None if raw else np.zeros_like(x) if isinstance(x, np.ndarray) else to_array(view * 0)
+        if grad is None:  # torch's zero: the input does not reach the output, or a Function says so
+            return np.zeros_like(x) if isinstance(x, np.ndarray) else to_array(view * 0)
         return to_array(grad) if _is_tensor(grad) else grad
 
     def jvp(self, tangents: Sequence[Any], out: Any, *xs: Any, **kwargs: Any) -> Any:

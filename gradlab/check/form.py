@@ -37,7 +37,15 @@ class Call:
     warnings: list[str] = field(default_factory=list)
 
 
+class RuleProblem(Exception):
+    """What is wrong with a rule, in a sentence, raised where it is seen while calling the rule (a
+    bridge to a framework: a torch backward that is not reentrant); the ``form`` check reports the
+    sentence as it is."""
+
+
 def describe_exception(what: str, exc: BaseException) -> str:
+    if isinstance(exc, RuleProblem):
+        return str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{what} raised {type(exc).__name__}: {exc}{where}"

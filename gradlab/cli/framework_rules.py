@@ -27,7 +27,8 @@ PARAMS_BY_NAME: dict[str, dict[str, Any]] = {
     "axis": {"kind": "axis", "none": False, "tuple": False, "negative": False},
     "eps": {"kind": "choice", "values": [1e-5]},
     "epsilon": {"kind": "choice", "values": [1e-5]},
-    **{name: SCALAR for name in ("alpha", "beta", "gamma", "lambd", "lambda_", "scale", "tau", "temperature")},
+    # (not beta, gamma or scale: a norm layer's parameters are tensors by those names)
+    **{name: SCALAR for name in ("alpha", "lambd", "lambda_", "tau", "temperature")},
     "inplace": {"kind": "choice", "values": [False]},
     "training": {"kind": "choice", "values": [True, False]},
 }
