@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names
+from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names, required_names
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
 from gradlab.errors import GradlabError
@@ -136,11 +136,7 @@ class TorchBridge:
 
 def _forward_names(cls: type) -> list[str]:
     """The forward's required positional parameters (after ``ctx`` in the old style)."""
-    import inspect
-
-    skip = 0 if defines(cls, "setup_context") else 1
-    params = list(inspect.signature(cls.forward).parameters.values())[skip:]
-    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return required_names(cls.forward, 0 if defines(cls, "setup_context") else 1) or []
 
 
 BRIDGE = TorchBridge()
