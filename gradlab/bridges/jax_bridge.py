@@ -230,12 +230,10 @@ class _Run:
         """One cotangent per input, its differentiated leaves from ``found`` in order."""
         it = iter(found)
 
-        def leaf(v: Any, diff: bool) -> Any:
-            if not (diff and _is_array(v) and _floating(v)):
-                return None
-            return to_array(next(it))
+        def cotangent(x: Any, diff: bool) -> Any:
+            return map_leaves(lambda v: to_array(next(it)) if diff and _is_array(v) and _floating(v) else None, x)
 
-        return tuple(map_leaves(lambda v, d=d: leaf(v, d), x) for x, d in zip(xs, self.wrt, strict=True))
+        return tuple(cotangent(x, d) for x, d in zip(xs, self.wrt, strict=True))
 
     def forward(self, *xs: Any, **kwargs: Any) -> Any:
         with precision(xs):
