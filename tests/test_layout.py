@@ -1,9 +1,10 @@
 """The house rules of the package's layout, read from its source with ``ast``.
 
-gradlab is four wings over a base: ``check`` (one rule at one input), ``ops`` (the registry),
-``fuzz`` (Hypothesis over the registry's specs), ``cli`` (the command line) and ``train`` (the
-reference training core). Imports run one way, cli -> fuzz -> ops -> check -> base, and train
-uses ops and check but nothing uses train except the faces (the command line, the pytest plugin).
+gradlab is wings over a base: ``check`` (one rule at one input), ``ops`` (the registry),
+``fuzz`` (Hypothesis over the registry's specs), ``cli`` (the command line), ``train`` (the
+reference training core) and ``bridges`` (rules of other autodiff frameworks). Imports run one
+way, cli -> fuzz -> ops -> check -> base; train uses ops and check but nothing uses train except
+the faces (the command line, the pytest plugin); bridges use check, and only the faces use them.
 Every import counts, also one inside a function or under ``TYPE_CHECKING``: a lazy import is still
 a dependency.
 """
@@ -19,10 +20,11 @@ PACKAGE = Path(gradlab.__file__).parent
 
 # each wing and the wings it may import ("face": the public API, ``python -m``, the pytest plugin)
 MAY_IMPORT = {
-    "face": {"face", "cli", "fuzz", "train", "ops", "check", "base"},
-    "cli": {"cli", "fuzz", "train", "ops", "check", "base"},
+    "face": {"face", "cli", "fuzz", "train", "bridges", "ops", "check", "base"},
+    "cli": {"cli", "fuzz", "train", "bridges", "ops", "check", "base"},
     "fuzz": {"fuzz", "ops", "check", "base"},
     "train": {"train", "ops", "check", "base"},
+    "bridges": {"bridges", "check", "base"},
     "ops": {"ops", "check", "base"},
     "check": {"check", "base"},
     "base": set(),
@@ -137,7 +139,7 @@ def wing(module: str) -> str:
     parts = module.split(".")
     if len(parts) > 1 and parts[1] in MAY_IMPORT and parts[1] not in ("face", "base"):
         return parts[1]
-    raise AssertionError(f"{module} belongs to no wing: put it in one of gradlab/{{check,ops,fuzz,cli,train}}/")
+    raise AssertionError(f"{module} belongs to no wing: put it in one of gradlab/{{check,ops,fuzz,cli,train,bridges}}/")
 
 
 # ---- the package -----------------------------------------------------------------------------------
@@ -155,9 +157,8 @@ def test_imports_run_one_way_between_the_wings():
         for target, line in edges.items()
         if wing(target) not in MAY_IMPORT[wing(module)] | {wing(module)}
     ]
-    assert not wrong, "imports against the direction cli -> fuzz -> ops -> check -> base (train: ops, check):\n" + (
-        "\n".join(wrong)
-    )
+    direction = "cli -> fuzz -> ops -> check -> base (train: ops, check; bridges: check)"
+    assert not wrong, f"imports against the direction {direction}:\n" + "\n".join(wrong)
 
 
 def test_no_module_is_two_ideas():

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from gradlab.bridges import torch_order2
-from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names
+from gradlab.bridges.torch_arrays import to_array, to_tensor
+from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names, required_names
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
 from gradlab.check.form import RuleProblem
-from gradlab.errors import GradlabError
 
 
 def function_class(f: Any) -> type | None:
@@ -95,41 +95,6 @@ def _reentrant(first: Sequence[Any], again: Sequence[Any]) -> None:
         )
 
 
-def to_array(t: Any) -> Any:
-    """A tensor as an array of gradlab's namespaces, sharing its memory where DLPack allows."""
-    import torch
-
-    t = t.detach()
-    if t.is_conj():
-        t = t.resolve_conj()
-    if t.dtype == torch.bfloat16:
-        raise GradlabError("a bfloat16 tensor: NumPy has no bfloat16; check in float32 (x.float()) and float16")
-    if t.device.type == "cpu":
-        return t.numpy()
-    if t.device.type == "cuda":
-        try:
-            import cupy
-        except ImportError:
-            raise GradlabError(
-                "a CUDA tensor: gradlab checks it on the GPU with CuPy, which is not installed"
-                " (pip install 'gradlab-check[cupy]'), or move it to the CPU (x.cpu())"
-            ) from None
-        return cupy.from_dlpack(t)
-    raise GradlabError(f"a tensor on {t.device}: gradlab checks tensors on the CPU and on CUDA (with CuPy)")
-
-
-def to_tensor(a: Any) -> Any:
-    """An array of gradlab's as a tensor, sharing its memory where it can."""
-    import torch
-
-    if isinstance(a, np.ndarray | np.generic):
-        a = np.asarray(a)
-        if a.flags.writeable and all(s >= 0 for s in a.strides):
-            return torch.from_numpy(a)
-        return torch.tensor(a)
-    return torch.from_dlpack(a)
-
-
 def _is_tensor(x: Any) -> bool:
     torch = sys.modules["torch"]
     return isinstance(x, torch.Tensor)
@@ -163,11 +128,7 @@ class TorchBridge:
 
 def _forward_names(cls: type) -> list[str]:
     """The forward's required positional parameters (after ``ctx`` in the old style)."""
-    import inspect
-
-    skip = 0 if defines(cls, "setup_context") else 1
-    params = list(inspect.signature(cls.forward).parameters.values())[skip:]
-    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return required_names(cls.forward, 0 if defines(cls, "setup_context") else 1) or []
 
 
 BRIDGE = TorchBridge()

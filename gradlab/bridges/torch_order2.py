@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gradlab.bridges.torch_arrays import to_array
 from gradlab.bridges.trees import leaves, map_leaves
 
 
@@ -108,8 +109,6 @@ class TorchDifferentiator:
     def grad(self, fn: Callable[..., Any], primals: Sequence[Any]) -> tuple[Any, ...]:
         import torch
 
-        from gradlab.bridges.torch_bridge import to_array
-
         lifted = [self.lift(p) for p in primals]
         value = fn(*lifted)
         grads = torch.autograd.grad(value, lifted, allow_unused=True)
@@ -118,8 +117,6 @@ class TorchDifferentiator:
 
     def jvp(self, fn: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], graph: Any = None) -> Any:
         import torch
-
-        from gradlab.bridges.torch_bridge import to_array
 
         lifted = primals if graph is not None else [self.lift(p) for p in primals]
         out = graph if graph is not None else fn(*lifted)

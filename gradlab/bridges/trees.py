@@ -30,6 +30,16 @@ def parameter_names(fn: Callable[..., Any], skip: int, count: int) -> list[str] 
     return positional[:count] if len(positional) >= count else None
 
 
+def required_names(fn: Callable[..., Any], skip: int = 0) -> list[str] | None:
+    """The names of ``fn``'s required positional parameters after ``skip`` (``ctx``): the inputs a
+    rule found in a module is checked on; None when its signature cannot be read."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+
+
 def differentiated(inputs: Sequence[Any], wrt: Sequence[int] | None) -> list[bool]:
     """Per input, whether its floating leaves are differentiated."""
     chosen = set(range(len(inputs)) if wrt is None else wrt)

@@ -91,3 +91,17 @@ def find(f: Callable[..., Any], inputs: Sequence[Any]) -> Bridge | None:
     """The bridge of the framework ``f`` or an input belongs to (None: plain arrays)."""
     leaves = [leaf for x in inputs for leaf in pytree.flatten(x)[0]]
     return next((bridge for bridge in imported() if bridge.owns(f, leaves)), None)
+
+
+def adopt(
+    f: Callable[..., Any], inputs: Sequence[Any], wrt: Sequence[int] | None, kwargs: Mapping[str, Any], order: int
+) -> Bridged | None:
+    """``f`` with its framework's rules, when ``f`` or an input belongs to a framework (None: plain
+    arrays); at ``order=2``, rules the framework cannot differentiate again are left out, with a note."""
+    bridge = find(f, inputs)
+    if bridge is None:
+        return None
+    bridged = bridge.bridge(f, inputs, wrt, kwargs)
+    if order == 2 and bridged.once:
+        bridged.notes.append(f"order 2: {bridged.once}")
+    return bridged

@@ -18,10 +18,14 @@ thing: a numerical method for *real* functions (``method="complex"``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from gradlab import backend
 from gradlab.errors import GradlabError
+
+if TYPE_CHECKING:
+    from gradlab.check.results import GradCheckReport
 
 Array = Any
 
@@ -75,3 +79,20 @@ def cotangent_from_user(xp: Any, cot: Array, convention: str, dtype: Any) -> Arr
     if convention == "jax":
         cot = xp.conj(cot)
     return xp.astype(pair(xp, cot), dtype)
+
+
+def convention_hint(report: GradCheckReport, problem: Any, rerun: Callable[[str], GradCheckReport]) -> None:
+    """A VJP wrong for a complex input, right in the other convention: say so (a missing conjugate)."""
+    complex_leaves = {leaf.path for leaf in problem.leaves if leaf.kind in ("complex", "holomorphic")}
+    failed = [r for r in report.results if r.check == "rev" and r.status == "fail" and r.subject in complex_leaves]
+    if not failed:
+        return
+    other = "jax" if problem.convention == "torch" else "torch"
+    again = rerun(other)
+    for r in failed:
+        retried = again.result("rev", r.subject)
+        if retried is not None and retried.status == "pass":
+            r.diagnosis = (
+                f"a missing (or extra) conjugate: the VJP is right in the {other!r} convention, not in"
+                f" {problem.convention!r} (pass convention={other!r} if the rule follows it)"
+            )

@@ -31,6 +31,7 @@ import numpy as np
 
 from gradlab import backend
 from gradlab.check import bridges, form, holomorphy, leaf_report, pytree, second_order
+from gradlab.check import complex_values as cv
 from gradlab.check.adj import check_adj
 from gradlab.check.fwd import check_fwd
 from gradlab.check.results import CheckResult, GradCheckReport, Status
@@ -80,10 +81,8 @@ def check_grads(
         axis, labels): every floating array leaf is differentiated unless ``wrt`` says otherwise.
     vjp
         Without ``vjp``, ``jvp`` and ``hvp``, a function of PyTorch, JAX or HIPS autograd (a
-        ``torch.autograd.Function``'s ``apply``, a ``jax.custom_vjp``, an autograd primitive, or any
-        function of torch tensors / JAX arrays) is checked through its framework's own rules:
-        its reverse mode (the user's ``backward``, ``bwd``, ``defvjp``) and its forward mode where
-        the rule defines one (:mod:`gradlab.check.bridges`).
+        ``Function``'s ``apply``, a ``custom_vjp``, a primitive; any function of their arrays) is
+        checked through its framework's own rules (:mod:`gradlab.check.bridges`).
         ``vjp(g, out, *inputs, **kwargs)``: ``g`` and ``out`` shaped like the forward's output;
         returns one cotangent per input, shaped like it (``None`` allowed for undifferentiated
         ones), or one per differentiated input, or a single one when one input is differentiated.
@@ -149,18 +148,12 @@ def check_grads(
         raise GradlabError(f"order={order!r}: choose 1 or 2")
     if kwargs:
         check_keywords(f, kwargs, OPTIONS)
-    notes: list[str] = []
-    if vjp is None and jvp is None and hvp is None:  # a framework's function: its own rules
-        bridge = bridges.find(f, inputs)
-        if bridge is not None:
-            bridged = bridge.bridge(f, inputs, wrt, kwargs)
-            name = name or bridged.name or _name_of(f)
-            names = names or bridged.names or input_names(f, len(inputs), None)
-            convention, notes = convention or bridged.convention, list(bridged.notes)
-            if order == 2 and bridged.once:
-                notes.append(f"order 2: {bridged.once}")
-                order = 1
-            f, inputs, vjp, jvp = bridged.forward, bridged.inputs, bridged.vjp, bridged.jvp
+    bridged = bridges.adopt(f, inputs, wrt, kwargs, order) if vjp is None and jvp is None and hvp is None else None
+    if bridged is not None:  # a framework's function: its own rules, on gradlab's arrays
+        name = name or bridged.name or _name_of(f)
+        names = names or bridged.names or input_names(f, len(inputs), None)
+        convention, order = convention or bridged.convention, 1 if bridged.once else order
+        f, inputs, vjp, jvp = bridged.forward, bridged.inputs, bridged.vjp, bridged.jvp
     convention = convention or "torch"
     vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
 
@@ -178,8 +171,8 @@ def check_grads(
     if holomorphic and "form" in task.checks:  # a false claim would leave half of the rule unchecked
         _not_holomorphic(report, holomorphy.violations(problem, seed))
     if vjp is not None:  # a VJP wrong for a complex input: is it right in the other convention?
-        _convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
-    report.left_out += notes
+        cv.convention_hint(report, problem, lambda other: run(other, ("rev",))[0])
+    report.left_out += bridged.notes if bridged is not None else []
     if order == 2:
         report.results += second_order.check_second_order(check_grads, problem, task, vjp, jvp)
     if hvp is not None:
@@ -194,23 +187,6 @@ def _not_holomorphic(report: GradCheckReport, found: list[str]) -> None:
     form_result.status = "fail"
     form_result.details += found
     form_result.message = "; ".join(form_result.details)
-
-
-def _convention_hint(report: GradCheckReport, problem: Structured, rerun: Callable[[str], GradCheckReport]) -> None:
-    """A VJP wrong for a complex input, right in the other convention: say so (a missing conjugate)."""
-    complex_leaves = {leaf.path for leaf in problem.leaves if leaf.kind in ("complex", "holomorphic")}
-    failed = [r for r in report.results if r.check == "rev" and r.status == "fail" and r.subject in complex_leaves]
-    if not failed:
-        return
-    other = "jax" if problem.convention == "torch" else "torch"
-    again = rerun(other)
-    for r in failed:
-        retried = again.result("rev", r.subject)
-        if retried is not None and retried.status == "pass":
-            r.diagnosis = (
-                f"a missing (or extra) conjugate: the VJP is right in the {other!r} convention, not in"
-                f" {problem.convention!r} (pass convention={other!r} if the rule follows it)"
-            )
 
 
 # the options of check_grads, for a misspelled one's hint
