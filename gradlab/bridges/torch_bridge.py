@@ -122,13 +122,20 @@ class TorchBridge:
         cls = function_class(value)
         if cls is None or not isinstance(value, type) or reverse_rule(cls) is None:
             return None
-        names = _forward_names(cls)
-        return _Run(cls, [True] * len(names)).bridged((), {}, names)
+        skip = 0 if defines(cls, "setup_context") else 1  # forward(ctx, ...) in the old style
+        names = required_names(cls.forward, skip) or []
+        defaults = _defaults(cls.forward, skip + len(names))
+        bridged = _Run(cls, [True] * (len(names) + len(defaults))).bridged((), {}, names)
+        bridged.defaults = defaults
+        return bridged
 
 
-def _forward_names(cls: type) -> list[str]:
-    """The forward's required positional parameters (after ``ctx`` in the old style)."""
-    return required_names(cls.forward, 0 if defines(cls, "setup_context") else 1) or []
+def _defaults(fn: Any, skip: int) -> dict[str, Any]:
+    """The positional parameters of ``fn`` after ``skip`` that have defaults, with them."""
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())[skip:]
+    return {p.name: p.default for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty}
 
 
 BRIDGE = TorchBridge()

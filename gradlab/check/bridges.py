@@ -39,6 +39,9 @@ class Bridged:
     convention: str = "torch"  # how the framework writes complex cotangents
     notes: list[str] = field(default_factory=list)  # what is left out, and why
     once: str | None = None  # why the rules cannot be differentiated again (order=2 leaves them out)
+    # a rule found in a module: its forward's positional parameters with defaults, after ``names``,
+    # each passed at its default (``Function.apply`` takes no keywords; a backward may count them)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 class Bridge(Protocol):

@@ -69,22 +69,24 @@ def framework_op(name: str, value: Any, bridge: Bridge, bridged: Bridged) -> tup
     arrays = tuple(n for n in names if n not in params)
     if not arrays:
         return None, None, f"{name}'s forward takes no array to differentiate"
+    fixed = list(bridged.defaults.values())  # passed at their defaults, as the author's callers do
 
     def positional(xs: Sequence[Any], drawn: dict[str, Any]) -> list[Any]:
         shape = tuple(getattr(xs[0], "shape", ())) if xs else ()
         it = iter(xs)
-        return [drawn.get(n, conventions.first_value(params[n], shape)) if n in params else next(it) for n in names]
+        given = [drawn.get(n, conventions.first_value(params[n], shape)) if n in params else next(it) for n in names]
+        return given + fixed
 
     def fwd(*xs: Any, **drawn: Any) -> Any:
         return bridged.forward(*positional(xs, drawn))
 
     def vjp(g: Any, out: Any, *xs: Any, **drawn: Any) -> Any:
         grads = bridged.vjp(g, out, *positional(xs, drawn))  # type: ignore[misc]  (a rule has one)
-        return tuple(grad for n, grad in zip(names, grads, strict=True) if n not in params)
+        return tuple(grad for n, grad in zip(names, grads[: len(names)], strict=True) if n not in params)
 
     def jvp(tangents: Any, out: Any, *xs: Any, **drawn: Any) -> Any:
         it = iter(tangents)
-        full = [None if n in params else next(it) for n in names]
+        full = [None if n in params else next(it) for n in names] + [None] * len(fixed)
         return bridged.jvp(full, out, *positional(xs, drawn))  # type: ignore[misc]  (called when it has one)
 
     op = Op(name, fwd, vjp_joint=vjp if bridged.vjp else None, jvp_joint=jvp if bridged.jvp else None, arg_names=arrays)
