@@ -114,7 +114,7 @@ def figure(
     if caption:
         parts.append(_text(left, height - 6, caption, "start"))
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" width="{width}" height="{height}"'
+        f'<svg class="heatmap" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" role="img" style="{FONT}">' + "".join(parts) + "</svg>"
     )
 
@@ -212,12 +212,12 @@ def _steps(shape: tuple[int, ...]) -> list[int]:
 
 def _legend(x0: float, y0: float, width: float, scale: float) -> str:
     """A colour bar from -scale to +scale under a panel."""
-    steps = 2 * LEVELS + 1
-    piece = width / steps
+    half = 10  # steps each side of zero
+    piece = width / (2 * half + 1)
     bars = "".join(
-        f'<rect x="{x0 + k * piece:.2f}" y="{y0}" width="{piece + 0.3:.2f}" height="9"'
-        f' fill="{colour((k - LEVELS) / LEVELS)}"/>'
-        for k in range(steps)
+        f'<rect x="{x0 + k * piece:.1f}" y="{y0}" width="{piece + 0.3:.1f}" height="9"'
+        f' fill="{colour((k - half) / half)}"/>'
+        for k in range(2 * half + 1)
     )
     labels = (
         _text(x0, y0 + 21, f"{-scale:.3g}", "start", small=True)
