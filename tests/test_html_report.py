@@ -23,6 +23,7 @@ from gradlab.cli.session import Session, module_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+pytest_plugins = ["pytester"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # b is added to every row of x; its VJP forgets to sum over the rows (the batch axis)
@@ -205,6 +206,28 @@ def test_located_entries_are_drawn_on_the_inputs_shape():
     (panel,) = panels(svg).values()
     assert cells(panel) == {(1 * 4 + 2, 3): heatmap.colour(1.0)}  # rows: (3, 4) flattened; columns: 5
     assert '<rect class="worst"' in panel
+
+
+WRONG_CUBE = """
+from gradlab import defjvp, defvjp, op
+
+SPEC = {"shape": "(n)->(n)", "inputs": [{"name": "x", "domain": "real"}]}
+cube = op("cube", lambda x: x**3, spec=SPEC)
+defvjp(cube, lambda g, ans, x: 3 * g * x**2)
+wrong_cube = op("wrong_cube", lambda x: x**3, spec=SPEC)
+defvjp(wrong_cube, lambda g, ans, x: -3 * g * x**2)
+"""
+
+
+def test_the_pytest_plugin_writes_a_report_per_failing_item(pytester):
+    pytester.makepyfile(my_ops=WRONG_CUBE)
+    result = pytester.runpytest("--gradlab-check", "my_ops.py", "-k", "float64", "--gradlab-html", "reports")
+    result.assert_outcomes(passed=1, failed=1, deselected=2)
+    written = sorted(p.name for p in (pytester.path / "reports").iterdir())
+    assert written == ["my_ops.py-gradlab-wrong_cube-float64.html"]
+    text = (pytester.path / "reports" / written[0]).read_text()
+    assert text.count("<svg") == 1 and external_references(text) == []
+    assert "python -m pytest --gradlab-check my_ops.py -k" in text  # the item's own reproduce line
 
 
 # ---- a headless browser renders it --------------------------------------------------------------
