@@ -1,7 +1,7 @@
 """Heat maps of Jacobian blocks and of values on an array's shape, as inline SVG (no script, no font,
 no image file: the HTML report stays one self-contained file).
 
-A figure is one ``<svg>``: panels side by side (the analytic block, the numerical one, their
+A figure is one ``<svg>`` and its caption: panels side by side (the analytic block, the numerical one, their
 difference), each with its own diverging colour scale and legend. Rows and columns follow the
 row-major order of the shapes on the axes, with a tick line between the groups of the leading axis
 (and lighter ones for the next), so a missing reduction over a batch axis shows as a band. The
@@ -88,35 +88,35 @@ def figure(
     col_label: str,
     caption: str = "",
 ) -> str:
-    """One ``<svg>`` with ``panels`` side by side; rows follow ``row_shape`` (row-major), columns
-    ``col_shape``; ``row_label`` / ``col_label`` name them (an array and its shape)."""
+    """A ``<figure>``: one ``<svg>`` with ``panels`` side by side, and ``caption`` under it; rows follow
+    ``row_shape`` (row-major), columns ``col_shape``; ``row_label`` / ``col_label`` name them (an array
+    and its shape)."""
     rows, cols = panels[0].values.shape
     pooled = [pool(p.values) for p in panels]
     _, fr, fc = pooled[0]
     pr, pc = pooled[0][0].shape
     cell = max(MIN_CELL, min(MAX_CELL, PANEL // max(pr, pc, 1)))
-    left, top, gap = 64, 58, 36
+    left, top, gap = 48, 58, 44  # the row label left of the first panel; tick labels in the gaps
     width_map, height_map = pc * cell, pr * cell
     panel_width = max(width_map, 150)
     parts: list[str] = []
     for n, (panel, (values, _, _)) in enumerate(zip(panels, pooled, strict=True)):
-        x0 = left + n * (panel_width + gap + left)
+        x0 = left + n * (panel_width + gap)
         parts.append(_panel(panel, values, x0, top, cell, (rows, cols), (fr, fc), row_shape, col_shape))
         parts.append(_text(x0 + width_map / 2, top - 40, panel.title, "middle", bold=True))
         parts.append(_text(x0 + width_map / 2, top - 26, col_label, "middle"))
-        parts.append(_text(x0 - 44, top + height_map / 2, row_label, "middle", rotate=True))
-    width = len(panels) * (panel_width + gap + left)
-    height = top + height_map + 62
+    parts.append(_text(14, top + height_map / 2, row_label, "middle", rotate=True))
+    width = left + len(panels) * (panel_width + gap) - gap + 12
+    height = top + height_map + 44
     if fr > 1 or fc > 1:
         caption = (caption + "; " if caption else "") + (
             f"{rows}x{cols} entries pooled to {pr}x{pc} cells, each the entry of largest magnitude"
         )
-    if caption:
-        parts.append(_text(left, height - 6, caption, "start"))
-    return (
+    svg = (
         f'<svg class="heatmap" width="{width}" height="{height}"'
         f' viewBox="0 0 {width} {height}" role="img" style="{FONT}">' + "".join(parts) + "</svg>"
     )
+    return f'<figure class="figure">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
 def _panel(
@@ -180,7 +180,7 @@ def _grid(
         per_cell = cell / factors[axis]
         for depth, step in enumerate(_steps(shape)):
             count = size[axis] // step
-            if count < 2 or step * per_cell < 3:
+            if count < 2 or step * per_cell < (12 if depth == 0 else 20):
                 continue
             colour_, width = ("#222", 1.2) if depth == 0 else ("#888", 0.6)
             for k in range(1, count):

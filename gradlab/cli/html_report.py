@@ -44,7 +44,8 @@ pre{padding:8px 10px;overflow-x:auto;white-space:pre-wrap}code{padding:1px 3px}
 .warning,.undecided,.unfinished,.xfail{color:#9a6700}
 .meta{color:#555}.note{color:#555;font-style:italic}
 .diag{background:#fff8e1;padding:4px 8px;border-left:3px solid #f0b400}
-.figure{overflow-x:auto;margin:8px 0 4px}.figure svg{max-width:none}
+.figure{margin:8px 0 4px}.figure svg{max-width:100%;height:auto}
+figcaption{font-size:12px;color:#444;margin:0 0 0 48px}
 table.mis{border-collapse:collapse;font-size:12.5px}.mis td,.mis th{padding:1px 8px;text-align:right}
 """
 
@@ -206,7 +207,7 @@ def _result(r: CheckResult, report: GradCheckReport, blocks: Blocks | None) -> s
         parts.append(f'<p class="diag"><b>diagnosis:</b> {_e(r.diagnosis)}</p>')
     picture = _picture(r, report, blocks)
     if picture:
-        parts.append(f'<div class="figure">{picture}</div>')
+        parts.append(picture)
     if r.mismatches:
         parts.append(_mismatches(r))
     parts += [f'<p class="note">note: {_e(d)}</p>' for d in r.details]
@@ -264,8 +265,8 @@ def _block_figure(
     if diff.size and np.isfinite(diff).any():
         k = np.unravel_index(int(np.nanargmax(np.abs(diff))), diff.shape)
         caption += (
-            f"; worst: out{_index(out_shape, int(k[0]))} / {name}{_index(in_shape, int(k[1]))},"
-            f" {a[k]:.4g} vs {b[k]:.4g}"
+            f"; boxed, the worst entry d out{_index(out_shape, int(k[0]))} / d {name}{_index(in_shape, int(k[1]))}:"
+            f" {first_title.split(' (')[0]} {a[k]:.4g}, {second_title} {b[k]:.4g}"
         )
     return heatmap.figure(
         panels, out_shape, in_shape, f"out {_shape(out_shape)}", f"{name} {_shape(in_shape)}", caption
