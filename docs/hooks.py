@@ -2,6 +2,7 @@
 
 - ``reference/catalogue.md`` from ``specs/*.toml`` (docs/gen_catalogue.py);
 - ``img/step_error.png``, the figure of the method page (docs/plot_step_error.py);
+- ``reports/buggy_layernorm.html``, the HTML report of an example (docs/gen_html_report.py);
 - docstrings written with Sphinx roles (``:func:`check_grads```) shown as plain code.
 
 Nothing generated is written into docs/ or kept in the repository.
@@ -40,6 +41,7 @@ def _put(files: Files, config: Any, src_uri: str, content: str | bytes) -> None:
 def on_files(files: Files, config: Any) -> Files:
     _put(files, config, "reference/catalogue.md", _script("gen_catalogue").catalogue())
     _put(files, config, "img/step_error.png", _script("plot_step_error").figure())
+    _put(files, config, "reports/buggy_layernorm.html", _script("gen_html_report").report())
     return files
 
 

@@ -10,7 +10,8 @@ It gives a test suite
   module, a package folder or the built-in ``registry`` one item per dtype,
   ``my_ops.py::gradlab[softmax-float64]``, run as ``gradlab check`` runs it
   (:mod:`gradlab.cli.pytest_items`); ``--gradlab-strict`` fails their warnings, undecided and
-  unfinished ops too;
+  unfinished ops too; ``--gradlab-html DIR`` writes an HTML report of each failing item there
+  (:mod:`gradlab.cli.html_report`);
 - the options ``--gradlab-profile quick|thorough`` (examples per op and dtype, or per function)
   and ``--gradlab-seed N`` (default: ``--hypothesis-seed`` when given, else 0);
 - the Hypothesis profiles ``gradlab-ci`` and ``gradlab-thorough``, for ``--hypothesis-profile``.
@@ -76,6 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="gradlab items: a warning, an op the numerics cannot settle or an unfinished function fails"
         " the item too (as gradlab check --strict)",
     )
+    group.addoption(
+        "--gradlab-html",
+        default=None,
+        metavar="DIR",
+        help="gradlab items: write a self-contained HTML report (heat maps of the failing Jacobians) of each"
+        " item that fails into DIR, named after the item",
+    )
     parser.addini(
         "gradlab_check",
         type="args",
@@ -108,7 +116,9 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 
         checker = GradCheck(collector.config)
         strict = bool(collector.config.getoption("gradlab_strict"))
-        settings = ItemSettings(checker.max_examples, checker.seed, checker.profile, strict)
+        html = collector.config.getoption("gradlab_html")
+        html = str(collector.config.invocation_params.dir / html) if html else None
+        settings = ItemSettings(checker.max_examples, checker.seed, checker.profile, strict, html)
         report.result.extend(collectors(collector, paths, settings))
 
 

@@ -64,6 +64,10 @@ def run_check(args: argparse.Namespace) -> int:
             write_atomic(args.json, unrun_json(str(exc)))
         if args.junit_xml and not _is_dir(args.junit_xml):
             write_atomic(args.junit_xml, unrun_junit(str(exc)))
+        if args.html and not _is_dir(args.html):
+            from gradlab.cli.html_report import unrun_html
+
+            write_atomic(args.html, unrun_html(str(exc)))
         raise
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -78,7 +82,7 @@ def run_check(args: argparse.Namespace) -> int:
         device=args.device, profile=args.profile, timeout=args.timeout or None, strict=args.strict,
         jobs=args.jobs or parallel.cores(), shard=args.shard,
     )  # fmt: skip
-    for path in (args.json, args.junit_xml):
+    for path in (args.json, args.junit_xml, args.html):
         if path and _is_dir(path):
             raise GradlabError(f"{path} is a folder: give a file name for the report")
     progress = Progress(
@@ -124,6 +128,10 @@ def run_check(args: argparse.Namespace) -> int:
         write_atomic(args.json, to_json(session))
     if args.junit_xml:
         write_atomic(args.junit_xml, to_junit(session))
+    if args.html:
+        from gradlab.cli.html_report import jacobians, to_html
+
+        write_atomic(args.html, to_html(session, jacobians(session, session.timeout)))
     return session.exit_code
 
 

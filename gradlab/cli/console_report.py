@@ -38,7 +38,7 @@ def summary_table(session: Session) -> Table:
             continue
         for o in t.outcomes:
             skipped = f"{o.nondiff}" + (f" (+{o.rejected} invalid)" if o.rejected else "")
-            worst = _worst(o)
+            worst = worst_text(o)
             table.add_row(t.name, o.dtype, ",".join(o.checks), str(o.examples), skipped, worst, _status(o.status))
     return table
 
@@ -189,7 +189,7 @@ def verdict(session: Session) -> Text:
     return Text(f"{count} op{'' if count == 1 else 's'}: " + ", ".join(parts), style=style)
 
 
-def _worst(o: OpOutcome) -> str:
+def worst_text(o: OpOutcome) -> str:
     """The worst relative error to show: on a failed row the failure's (the shrunk example's failing
     checks; "-" when only the form failed), else the worst over the examples that passed."""
     if not o.examples:

@@ -42,6 +42,7 @@ defaults (dtypes, examples, profile, seed, mode, timeout, strict, jobs); a flag 
 examples:
   gradlab check examples/course_style.py
   gradlab check examples/buggy_layernorm.py --json report.json --junit-xml report.xml
+  gradlab check examples/buggy_layernorm.py --html report.html
   gradlab check --registry --profile thorough --dtype float32
   gradlab check my_ops.py::softsign --seed 3 --examples 500 --mode full
   gradlab check src/ --jobs 4 --shard 2/3
@@ -110,6 +111,9 @@ def build_parser(check_defaults: dict[str, Any] | None = None) -> argparse.Argum
                        help="only shard K of N (every N-th op from the K-th): a run split over N machines")  # fmt: skip
     check.add_argument("--json", metavar="FILE", help="write the results as JSON")
     check.add_argument("--junit-xml", metavar="FILE", help="write the results as JUnit XML")
+    check.add_argument(
+        "--html", metavar="FILE", help="write a self-contained HTML report, with heat maps of the failing Jacobians"
+    )
     _output_options(check)
     check.set_defaults(run=commands.run_check, **(check_defaults or {}))
 

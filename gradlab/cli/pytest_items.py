@@ -31,7 +31,7 @@ import inspect
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,11 @@ import pytest
 
 from gradlab.check.assertions import UndecidedWarning
 from gradlab.cli import config as project_config
-from gradlab.cli.session import Checked, module_targets, project_specs, registry_targets
+from gradlab.cli.session import Checked, Session, module_targets, project_specs, registry_targets
 from gradlab.errors import GradlabError
 from gradlab.fuzz.database import profile_database
 from gradlab.fuzz.driver import EXAMPLE_TIMEOUT, fuzz_op
-from gradlab.fuzz.outcome import format_outcome
+from gradlab.fuzz.outcome import OpOutcome, format_outcome
 
 __all__ = ["GradlabItem", "GradlabWarning", "ItemSettings", "collectors"]
 
@@ -75,6 +75,7 @@ class ItemSettings:
     seed: int
     profile: str
     strict: bool = False
+    html: str | None = None  # --gradlab-html: the folder of the failing items' HTML reports
 
 
 def collectors(
@@ -198,6 +199,8 @@ class GradlabItem(pytest.Item):
         )  # fmt: skip
         status = outcome.status
         self.user_properties += [("gradlab_status", status), ("gradlab_examples", outcome.examples)]
+        if self.settings.html and status in ("fail", "xfail", "error"):
+            self.user_properties.append(("gradlab_html", str(self.write_html(outcome))))
         if status in ("fail", "xfail"):
             raise OpFailed(format_outcome(outcome, self.reproduce()))
         if status == "error":
@@ -207,6 +210,22 @@ class GradlabItem(pytest.Item):
             if strict:
                 raise OpError(f"{text}\n(--gradlab-strict: a {status} fails the item)")
             self.warn(UndecidedWarning(text) if status == "undecided" else GradlabWarning(text))
+
+    def write_html(self, outcome: OpOutcome) -> Path:
+        """Write this item's HTML report into the ``--gradlab-html`` folder; its path."""
+        from gradlab.cli.html_report import jacobians, to_html
+        from gradlab.cli.report_files import write_atomic
+
+        assert self.settings.html is not None and self.dtype is not None
+        session = Session(
+            targets=[replace(self.target, outcomes=[outcome])], dtypes=(self.dtype,), examples=self.settings.examples,
+            seed=self.settings.seed, mode="auto", device="cpu", profile=self.settings.profile,
+            timeout=EXAMPLE_TIMEOUT, strict=self.settings.strict,
+        )  # fmt: skip
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.nodeid).strip("-") + ".html"
+        path = Path(self.settings.html) / name
+        write_atomic(path, to_html(session, jacobians(session, EXAMPLE_TIMEOUT), lambda t, o: self.reproduce()))
+        return path
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ItemFailure):

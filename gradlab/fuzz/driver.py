@@ -25,6 +25,7 @@ from hypothesis.errors import Unsatisfiable
 
 from gradlab import backend
 from gradlab.check.grads import check_grads
+from gradlab.check.jacobian import Blocks, jacobian_blocks
 from gradlab.check.results import GradCheckReport
 from gradlab.check.task import FULL_MODE_LIMIT
 from gradlab.errors import GradlabError
@@ -78,27 +79,45 @@ def check_example(
     op: Op, spec: Spec, example: Example, mode: str = "auto", seed_: int = 0, device: str = "cpu"
 ) -> GradCheckReport:
     """Run every check of ``spec`` on one example of ``op``."""
-    params = example.params
     tol = spec.tolerance.get(example.dtype)
-
-    def forward(*xs: Any) -> Any:
-        return op(*xs, **params)
-
-    # an op's own vjp(g, out, *inputs) and jvp(tangents, out, *inputs) are whole-function rules
     return check_grads(
-        forward,
-        *to_device(example, device),
-        vjp=functools.partial(op.vjp, **params) if op.has_vjp else None,
-        jvp=functools.partial(op.jvp, **params) if op.has_jvp else None,
-        wrt=spec.wrt,
+        *example_call(op, spec, example, device),
         mode=mode,
         rtol=tol.rtol if tol else None,
         atol=tol.atol if tol else None,
         checks=spec.checks,
         seed=seed_,
         name=op.name,
-        names=[x.name for x in spec.inputs],
+        **example_rules(op, spec, example),
     )
+
+
+def example_jacobians(op: Op, spec: Spec, example: Example, device: str = "cpu") -> Blocks | None:
+    """The whole Jacobian blocks of ``op`` at one example, as :func:`check_example` sees the op (None when
+    too large to draw)."""
+    return jacobian_blocks(*example_call(op, spec, example, device), **example_rules(op, spec, example))
+
+
+def example_call(op: Op, spec: Spec, example: Example, device: str = "cpu") -> tuple[Any, ...]:
+    """The forward of one example (its params bound) and its inputs on ``device``."""
+    params = example.params
+
+    def forward(*xs: Any) -> Any:
+        return op(*xs, **params)
+
+    return (forward, *to_device(example, device))
+
+
+def example_rules(op: Op, spec: Spec, example: Example) -> dict[str, Any]:
+    """The op's rules at one example (its params bound), the inputs differentiated and their names."""
+    params = example.params
+    # an op's own vjp(g, out, *inputs) and jvp(tangents, out, *inputs) are whole-function rules
+    return {
+        "vjp": functools.partial(op.vjp, **params) if op.has_vjp else None,
+        "jvp": functools.partial(op.jvp, **params) if op.has_jvp else None,
+        "wrt": spec.wrt,
+        "names": [x.name for x in spec.inputs],
+    }
 
 
 def fuzz_op(
