@@ -242,6 +242,9 @@ def test_gradlab_check_finds_the_functions_of_a_module(tmp_path):
                     s = torch.sigmoid(ctx.beta * x)
                     return g * (s + x * s * (1 - s)), None  # forgets beta in the second term
 
+            def swish_loss(x, target):  # a torch function by a course's name: not a course layer
+                return (Swish.apply(x, 1.5) - target).pow(2).mean()
+
             class Todo(torch.autograd.Function):
                 @staticmethod
                 def forward(ctx, x):
@@ -254,6 +257,7 @@ def test_gradlab_check_finds_the_functions_of_a_module(tmp_path):
         )
     )
     targets = {t.name: t for t in discover(module)}
+    assert set(targets) == {"Swish", "Todo"}
     assert targets["Todo"].unfinished and "Todo.backward is not written yet" in targets["Todo"].unfinished
     swish = targets["Swish"]
     assert swish.style == "torch" and "beta drawn per example" in swish.inferred, swish.problem

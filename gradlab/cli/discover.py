@@ -273,12 +273,15 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
     members = list(vars(module).items())
     classes = [v for _, v in members if inspect.isclass(v) and v.__module__ == module.__name__]
     frameworks = bridges.imported()  # those the module's objects can come from
+    # a module written for torch, JAX or autograd: its foo_forward / foo_loss are the framework's
+    # functions, not course layers returning their cache or their gradient
+    courses = not any(_framework_module(value) for _, value in members)
     for attr, value in members:
         if id(value) in seen:
             continue
         try:
             made = _framework_rule(attr, value, module, frameworks, shown, toml_hint)
-            made = made or _candidates_of(attr, value, module, members, classes, shown, toml_hint)
+            made = made or _candidates_of(attr, value, module, members, classes, shown, toml_hint, courses)
         except Exception:  # an odd object at module level: not an op
             made = []
         if made:
@@ -302,7 +305,13 @@ def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_
     return []
 
 
-def _candidates_of(attr, value, module, members, classes, shown, toml_hint) -> list[_Candidate]:
+def _framework_module(value: Any) -> bool:
+    """Whether ``value`` is (or comes from) the module of an autodiff framework gradlab bridges."""
+    name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+    return isinstance(name, str) and name.split(".")[0] in ("torch", "jax", "autograd")
+
+
+def _candidates_of(attr, value, module, members, classes, shown, toml_hint, courses=True) -> list[_Candidate]:
     mine = module.__name__
     if isinstance(value, Op) and (
         getattr(value.forward, "__module__", None) == mine
@@ -326,7 +335,7 @@ def _candidates_of(attr, value, module, members, classes, shown, toml_hint) -> l
         pin = f"pin them with a class attribute spec = {{...}} or a [{value.__name__}] table in {toml_hint}"
         make = lambda: class_op(value, methods, shown)  # noqa: E731
         return [_Candidate(value.__name__, "class", line, f"{shown}:{line}", (), make, pin)]
-    if not (inspect.isfunction(value) and value.__module__ == mine):
+    if not (inspect.isfunction(value) and value.__module__ == mine and courses):
         return []
     match = re.fullmatch(r"(\w+?)_forward(\w*)", attr)
     if match:
