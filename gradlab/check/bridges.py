@@ -15,6 +15,7 @@ already imported, so gradlab never imports a framework the user's objects do not
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,11 +79,18 @@ def _bridge(module: str, load: Callable[[], Any]) -> Bridge | None:
     return _LOADED[module]
 
 
+@functools.cache
+def _entries() -> tuple[Any, ...]:
+    """The installed bridges' entry points (read once: scanning the installed packages costs
+    milliseconds, and a test suite checks many functions)."""
+    return tuple(entry_points(group=GROUP))
+
+
 def imported() -> list[Bridge]:
     """The bridges of the frameworks imported so far (after a user's module is imported: those its
     objects can come from)."""
     found = []
-    for entry in entry_points(group=GROUP):
+    for entry in _entries():
         if entry.name in sys.modules:
             bridge = _bridge(entry.name, entry.load)
             if bridge is not None:
