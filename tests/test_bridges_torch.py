@@ -2,9 +2,7 @@
 subclasses (the ``ctx`` style and the ``setup_context`` style) given to ``check_grads`` /
 ``assert_grad_close`` on torch tensors, and found by ``gradlab check`` in a module."""
 
-import re
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,29 +262,6 @@ def test_gradlab_check_finds_the_functions_of_a_module(tmp_path):
     outcome = fuzz_op(swish.op, "float64", max_examples=30, spec=swish.spec)
     assert outcome.status == "fail" and outcome.failure.report.result("rev", "x").status == "fail"
     assert outcome.failure.example.params["beta"] != 1.0  # the bug shows only where beta is not 1
-
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "torch_function.py"
-
-
-def _fixed(path: Path, tmp_path: Path) -> Path:
-    """The example with its BUG line replaced by the fix its comment gives."""
-    source = path.read_text()
-    fix = re.search(r"# BUG:.*the fix:\n\s*# (.+)\n(\s*)(.+)\n", source)
-    assert fix is not None, "the example names its fix"
-    fixed = tmp_path / path.name
-    fixed.write_text(source.replace(fix.group(0), fix.group(1) + "\n"))  # in the BUG line's place
-    return fixed
-
-
-def test_the_example_fails_in_rev_for_x_only_and_its_fix_passes(tmp_path):
-    (target,) = discover(EXAMPLE)
-    outcome = fuzz_op(target.op, "float64", max_examples=20, spec=target.spec)
-    report = outcome.failure.report
-    assert report.result("rev", "x").status == "fail" and report.result("rev", "weight").status == "pass"
-    (fixed,) = discover(_fixed(EXAMPLE, tmp_path))
-    for dtype in ("float64", "float32"):
-        assert fuzz_op(fixed.op, dtype, max_examples=20, spec=fixed.spec).status == "pass"
 
 
 # ---- order 2: torch's double backward, as gradgradcheck ----------------------------------------
