@@ -228,3 +228,24 @@ def test_a_modules_custom_function_is_a_rule_named_by_its_parameters():
 def test_loading_the_bridge_does_not_import_jax():
     code = "import sys, gradlab.bridges.jax_bridge\nassert 'jax' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gradlab_check_on_a_module_that_runs_jax_at_import_neither_forks_nor_takes_its_grad(tmp_path):
+    import subprocess
+    import sys
+
+    module = tmp_path / "rules.py"
+    module.write_text(
+        "import jax\nimport jax.numpy as jnp\n\n\n"
+        "@jax.custom_vjp\ndef softsign(x):\n    return x / (1 + jnp.abs(x))\n\n\n"
+        "def fwd(x):\n    return softsign(x), x\n\n\ndef bwd(x, g):\n    return (g / (1 + jnp.abs(x)) ** 2,)\n\n\n"
+        "softsign.defvjp(fwd, bwd)\n"
+        "grad_softsign = jax.grad(softsign)  # JAX's derivative of it: not a rule of the module's\n"
+        "print(grad_softsign(0.5))  # XLA's threads run from here: a fork could hang\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gradlab", "check", str(module), "--jobs", "2", "--examples", "10"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 op: 1 passed" in result.stdout and "fork" not in result.stderr

@@ -141,6 +141,8 @@ class JaxBridge:
         c = custom(value)
         if c is None or not defines_rule(c) or _library(c):
             return None
+        if c is not value and type(value).__name__ != "PjitFunction":  # jax.grad(f) wraps f too: not f
+            return None
         params = required_names(c.fun)
         if params is None:
             return None

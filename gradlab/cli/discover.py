@@ -137,7 +137,8 @@ def discover(
                 f" Use {text}::NAME with one of these names."
             )
     given = (specs or {}) | beside
-    build = _Candidate.build_isolated if isolated and isolate.available() else _Candidate.build
+    fork = isolated and isolate.available() and isolate.unsafe() is None
+    build = _Candidate.build_isolated if fork else _Candidate.build
     return broken + [build(c, given.get(c.name), timeout) for c in found]
 
 
@@ -236,7 +237,7 @@ class _Candidate:
             config = conventions.describe(self.config, self.name, first)
             if constructor:
                 drawn = ", ".join(constructor)
-                config = f"{self.name}({drawn})" if self.style == "class" else drawn
+                config = f"{self.name}({drawn})" if self.style in ("class", "graph") else drawn
                 config += " drawn per example"
             target.inferred = f"shapes inferred: {shapes.describe()}" + (f"; {config}" if config else "")
             if framework is not None:

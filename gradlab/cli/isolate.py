@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,6 +27,16 @@ class Died(Exception):
 
 def available() -> bool:
     return _FORK is not None
+
+
+# frameworks that run threads of their own once they compute (JAX's XLA runtime): a child forked
+# after that may deadlock, so with one of them imported the code runs in gradlab's process
+_FORK_UNSAFE = {"jax": "JAX runs threads of its own that a forked process does not survive"}
+
+
+def unsafe() -> str | None:
+    """Why forking now could hang the child (a fork-unsafe framework is imported), or None."""
+    return next((why for module, why in _FORK_UNSAFE.items() if module in sys.modules), None)
 
 
 class Child:
@@ -56,9 +67,9 @@ class Child:
 
 
 def call(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in a forked child (in-process where there is no fork); its result, or its
-    exception, or :class:`Died`."""
-    if _FORK is None:
+    """``fn(*args)`` in a forked child (in-process where there is no fork, or where a fork could
+    hang: :func:`unsafe`); its result, or its exception, or :class:`Died`."""
+    if _FORK is None or unsafe() is not None:
         return fn(*args, progress=None)
     child = Child(fn, *args)
     while True:

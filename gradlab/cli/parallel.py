@@ -39,6 +39,9 @@ def why_in_process(session: Session) -> str | None:
         return "this platform cannot fork: the checks run one after another in gradlab's process"
     if session.device == "cuda":
         return "a CUDA context does not survive a fork: with --device cuda the checks run one after another"
+    unsafe = isolate.unsafe()
+    if unsafe is not None:
+        return f"{unsafe}: the checks run one after another in gradlab's process"
     return None
 
 
