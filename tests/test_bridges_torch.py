@@ -330,3 +330,37 @@ def test_order_2_leaves_out_a_once_differentiable_backward():
     report = assert_grad_close(Once.apply, _x(3, 4), order=2)
     assert not any(r.check == "rev2" for r in report.results)
     assert any("Once.backward is marked once_differentiable" in note for note in report.left_out)
+
+
+def test_a_loss_function_of_scores_and_labels_and_a_private_base_class(tmp_path):
+    module = tmp_path / "losses.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            import torch
+
+            class _Loss(torch.autograd.Function):  # the base the module's losses share
+                @classmethod
+                def forward(cls, ctx, X, target):
+                    p = cls.project(X)
+                    ctx.save_for_backward(p, target)
+                    return -torch.log(p.gather(1, target[:, None])[:, 0])
+
+                @classmethod
+                def backward(cls, ctx, g):
+                    p, target = ctx.saved_tensors
+                    grad = p.clone()
+                    grad[torch.arange(len(target)), target] -= 1
+                    return g[:, None] * grad, None
+
+            class SoftmaxLoss(_Loss):
+                @classmethod
+                def project(cls, X):
+                    return torch.softmax(X, -1)
+            """
+        )
+    )
+    (target,) = discover(module)
+    assert target.name == "SoftmaxLoss" and "integer class labels" in target.spec.source
+    outcome = fuzz_op(target.op, "float64", max_examples=20, spec=target.spec)
+    assert outcome.status == "pass" and outcome.examples > 0

@@ -282,7 +282,8 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
             continue
         try:
             made = _framework_rule(attr, value, module, frameworks, shown, toml_hint)
-            made = made or _candidates_of(attr, value, module, members, classes, shown, toml_hint, courses)
+            if made == []:  # not a framework's rule
+                made = _candidates_of(attr, value, module, members, classes, shown, toml_hint, courses)
         except Exception:  # an odd object at module level: not an op
             made = []
         if made:
@@ -291,12 +292,20 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
     return found
 
 
-def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_Candidate]:
-    """A torch Function, a JAX custom rule or an autograd primitive defined in the module."""
+def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_Candidate] | None:
+    """A torch Function, a JAX custom rule or an autograd primitive defined in the module ([]: not
+    one; None: one to leave out, a private base class the module's rules share)."""
     if getattr(framework_rules.primal(value), "__module__", None) != module.__name__:
         return []
+    private_base = (
+        inspect.isclass(value)
+        and value.__name__.startswith("_")
+        and any(c is not value and inspect.isclass(c) and issubclass(c, value) for c in vars(module).values())
+    )
     for bridge in frameworks:
         bridged = bridge.rule(value)
+        if bridged is not None and private_base:  # a base the module's rules share (they are checked)
+            return None
         if bridged is not None:
             name = getattr(value, "__name__", attr)
             line = source_line(framework_rules.primal(value))

@@ -18,7 +18,7 @@ from gradlab.check.bridges import Bridge, Bridged
 from gradlab.cli import conventions
 from gradlab.cli.unfinished import Unfinished, is_stub
 from gradlab.ops.registry import Op
-from gradlab.ops.spec import Spec
+from gradlab.ops.spec import Spec, parse_spec
 
 SCALAR = conventions.CONSTRUCTOR_PARAMS["scalar"]
 # by name: settings a custom rule's forward takes beside its arrays
@@ -70,6 +70,7 @@ def framework_op(name: str, value: Any, bridge: Bridge, bridged: Bridged) -> tup
     if not arrays:
         return None, None, f"{name}'s forward takes no array to differentiate"
     fixed = list(bridged.defaults.values())  # passed at their defaults, as the author's callers do
+    spec = _loss_spec(name, arrays, params, bridged)
 
     def positional(xs: Sequence[Any], drawn: dict[str, Any]) -> list[Any]:
         shape = tuple(getattr(xs[0], "shape", ())) if xs else ()
@@ -93,4 +94,24 @@ def framework_op(name: str, value: Any, bridge: Bridge, bridged: Bridged) -> tup
     rules = "VJP and JVP rules" if bridged.jvp and bridged.vjp else "JVP rule" if bridged.jvp else "VJP rule only"
     op.runs_in = f"through {bridge.name}'s autodiff (its {rules})"  # type: ignore[attr-defined]
     op.constructor = params  # type: ignore[attr-defined]  (the spec's params: drawn per example)
-    return op, None, None
+    return op, spec, None
+
+
+# the names of a loss's integer class labels (a custom loss Function's forward(ctx, X, target))
+LABELS = ("target", "targets", "label", "labels")
+
+
+def _loss_spec(name: str, arrays: tuple[str, ...], params: dict[str, Any], bridged: Bridged) -> Spec | None:
+    """A loss of scores and integer class labels (``forward(ctx, X, target)``): X (n, c) scores,
+    target (n,) labels in [0, c) -- inference cannot draw integers; None for any other rule."""
+    if len(arrays) != 2 or arrays[1] not in LABELS:
+        return None
+    table = {
+        "shape": "(n,c),(n)->()",
+        "batch": False,
+        "min_side": 2,  # two classes at least
+        "inputs": [{"name": arrays[0], "domain": "real"}, {"name": arrays[1], "domain": "labels", "classes": "c"}],
+        "checks": ["rev", "fwd", "adj", "form"] if bridged.jvp and bridged.vjp else ["rev", "form"],
+        "params": params,
+    }
+    return parse_spec(name, table, f"<{name}: {arrays[0]} (n, c) scores, {arrays[1]} (n,) integer class labels>")
