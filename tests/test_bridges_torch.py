@@ -364,3 +364,19 @@ def test_a_loss_function_of_scores_and_labels_and_a_private_base_class(tmp_path)
     assert target.name == "SoftmaxLoss" and "integer class labels" in target.spec.source
     outcome = fuzz_op(target.op, "float64", max_examples=20, spec=target.spec)
     assert outcome.status == "pass" and outcome.examples > 0
+
+
+def test_half_precision_rules_run_in_their_dtype_with_its_tolerances():
+    class Wrong(Cube):  # 10 % off
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2.7 * x**2 * g
+
+    for dtype in (torch.bfloat16, torch.float16):
+        report = assert_grad_close(Cube.apply, _x(4, 5, dtype=dtype))
+        assert report.result("rev", "x").status == "pass"
+        assert check_grads(Wrong.apply, _x(4, 5, dtype=dtype)).result("rev", "x").status == "fail"
+    report = check_grads(Cube.apply, _x(4, 5, dtype=torch.bfloat16))
+    assert report.input_dtypes == ["float32"]  # bfloat16's values, exactly, in float32 (NumPy has no bfloat16)
+    assert any(note.startswith("bfloat16: its values are checked as float32") for note in report.left_out)

@@ -16,8 +16,8 @@ def to_array(t: Any) -> Any:
     t = t.detach()
     if t.is_conj():
         t = t.resolve_conj()
-    if t.dtype == torch.bfloat16:
-        raise GradlabError("a bfloat16 tensor: NumPy has no bfloat16; check in float32 (x.float()) and float16")
+    if t.dtype == torch.bfloat16:  # NumPy has none: its values, exactly, in float32 (a copy)
+        t = t.float()
     if t.device.type == "cpu":
         return t.numpy()
     if t.device.type == "cuda":
@@ -32,9 +32,14 @@ def to_array(t: Any) -> Any:
     raise GradlabError(f"a tensor on {t.device}: gradlab checks tensors on the CPU and on CUDA (with CuPy)")
 
 
-def to_tensor(a: Any) -> Any:
-    """An array of gradlab's as a tensor, sharing its memory where it can."""
+def to_tensor(a: Any, low: bool = False) -> Any:
+    """An array of gradlab's as a tensor, sharing its memory where it can; ``low``: the array holds
+    a bfloat16 tensor's values (in float32), made bfloat16 again unless gradlab widened it to
+    float64 (the numerics run the forward there)."""
     import torch
+
+    if low and a.dtype == np.float32:
+        return torch.from_numpy(np.array(a)).to(torch.bfloat16)
 
     if isinstance(a, np.ndarray | np.generic):
         a = np.asarray(a)

@@ -14,6 +14,7 @@ broadcasts to the input's shape is summed down to it. For a ``Function`` gradlab
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,9 @@ from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
 from gradlab.check.form import RuleProblem
+
+# torch.testing's tolerances for bfloat16 (rtol), and an atol for sums that cancel
+BFLOAT16_TOLERANCE = (1.6e-2, 1e-3)
 
 
 def function_class(f: Any) -> type | None:
@@ -116,7 +120,19 @@ class TorchBridge:
         self, f: Callable[..., Any], inputs: Sequence[Any], wrt: Sequence[int] | None, kwargs: Mapping[str, Any]
     ) -> Bridged:
         arrays = tuple(map_leaves(lambda x: to_array(x) if _is_tensor(x) else x, x) for x in inputs)
-        return _Run(f, differentiated(inputs, wrt)).bridged(arrays, kwargs)
+        run = _Run(f, differentiated(inputs, wrt))
+        import torch
+
+        run.low = {k for k, x in enumerate(leaves(tuple(inputs))) if _is_tensor(x) and x.dtype == torch.bfloat16}
+        bridged = run.bridged(arrays, kwargs)
+        if run.low:  # bfloat16 has 8 bits of precision: torch's own tolerances for it
+            bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
+            bridged.notes.append(
+                "bfloat16: its values are checked as float32 arrays and differenced in float64; the rules run in"
+                f" bfloat16, with rtol={BFLOAT16_TOLERANCE[0]:g}, atol={BFLOAT16_TOLERANCE[1]:g}; what a rule writes"
+                " into a bfloat16 input is not seen"
+            )
+        return bridged
 
     def rule(self, value: Any) -> Bridged | None:
         cls = function_class(value)
@@ -153,6 +169,7 @@ class _Run:
         else:
             self.call = f
         self.wrt = wrt  # per input: whether its floating leaves are differentiated
+        self.low: set[int] = set()  # the leaves (in order, over all inputs) given as bfloat16 tensors
 
     def bridged(self, inputs: tuple[Any, ...], kwargs: Mapping[str, Any], names: list[str] | None = None) -> Bridged:
         """The forward and rules; ``inputs`` (gradlab's arrays) to try forward mode on, when the
@@ -184,20 +201,25 @@ class _Run:
     def _tensors(self, xs: Sequence[Any], grad: bool) -> tuple[list[Any], list[Any], list[tuple[Any, Any]]]:
         """The arguments as tensors, each a copy of gradlab's array; the leaves whose gradients are
         wanted; and (view of gradlab's array, the copy passed) for every tensor argument."""
+        import torch
+
         wanted: list[Any] = []
         pairs: list[tuple[Any, Any]] = []
+        count = itertools.count()
 
         def tensor(x: Any, diff: bool) -> Any:
+            low = next(count) in self.low
             if not (isinstance(x, np.ndarray | np.generic) or hasattr(x, "__dlpack__")):
                 return x  # a non-array argument passes through
-            view = to_tensor(x)
+            view = to_tensor(x, low)
             if grad and diff and _floating(view):
                 leaf = view.detach().clone().requires_grad_(True)
                 wanted.append(leaf)
                 passed = leaf.clone()  # not a leaf: a forward may work in place on it (mark_dirty)
             else:
                 passed = view.clone()
-            pairs.append((view, passed))
+            if not (low and view.dtype != torch.float64):  # a bfloat16 copy of gradlab's array is not watched
+                pairs.append((view, passed))
             return passed
 
         args = [map_leaves(lambda v, d=d: tensor(v, d), x) for x, d in zip(xs, self.wrt, strict=True)]
@@ -285,11 +307,14 @@ class _Run:
         if torch_order2.traced(*tangents, *xs):
             return torch_order2.jvp(self.call, tangents, xs, kwargs)
 
+        count = itertools.count()
+
         def dual(x: Any, t: Any) -> Any:
+            low = next(count) in self.low
             if not (isinstance(x, np.ndarray | np.generic) or hasattr(x, "__dlpack__")):
                 return x
-            primal = to_tensor(x).clone()
-            return fwad.make_dual(primal, to_tensor(t)) if t is not None and _floating(primal) else primal
+            primal = to_tensor(x, low).clone()
+            return fwad.make_dual(primal, to_tensor(t, low)) if t is not None and _floating(primal) else primal
 
         with fwad.dual_level(), warnings.catch_warnings():
             # torch scripts a decomposition the first time forward mode meets some ops, and warns that

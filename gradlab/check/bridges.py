@@ -43,6 +43,8 @@ class Bridged:
     # a rule found in a module: its forward's positional parameters with defaults, after ``names``,
     # each passed at its default (``Function.apply`` takes no keywords; a backward may count them)
     defaults: dict[str, Any] = field(default_factory=dict)
+    rtol: float | None = None  # tolerances the framework's values need (bfloat16), unless the user gives them
+    atol: float | None = None
 
 
 class Bridge(Protocol):

@@ -153,6 +153,7 @@ def check_grads(
         name = name or bridged.name or _name_of(f)
         names = names or bridged.names or input_names(f, len(inputs), None)
         convention, order = convention or bridged.convention, 1 if bridged.once else order
+        rtol, atol = bridged.rtol if rtol is None else rtol, bridged.atol if atol is None else atol
         f, inputs, vjp, jvp = bridged.forward, bridged.inputs, bridged.vjp, bridged.jvp
     convention = convention or "torch"
     vjp, jvp = reordered(vjp, "vjp"), reordered(jvp, "jvp")
