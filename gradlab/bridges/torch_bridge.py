@@ -14,6 +14,7 @@ broadcasts to the input's shape is summed down to it. For a ``Function`` gradlab
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 import warnings
@@ -63,8 +64,10 @@ def once_differentiable(rule: Any) -> bool:
     return code is not None and code.co_filename.replace("\\", "/").endswith("torch/autograd/function.py")
 
 
+@functools.lru_cache(maxsize=256)
 def watched(cls: type) -> tuple[type, list[tuple[Any, ...]]]:
-    """A subclass of ``cls`` whose reverse rule records what the user's rule returned."""
+    """A subclass of ``cls`` whose reverse rule records what the user's rule returned (made once
+    per class: a Function class costs torch a tenth of a millisecond to make)."""
     seen: list[tuple[Any, ...]] = []
     name = reverse_rule(cls)
     if name is None:
