@@ -117,8 +117,10 @@ def discover(
             " ops made with gradlab.ops.op and defvjp/defjvp; classes with compute(self, *arrays) or"
             " forward(self, *arrays) and gradient(self, out_grad, node), vjp(self, g, out, *arrays) or"
             " backward(self, g, *arrays) (needle's ops, run on its Tensors); the graph API of dlsys autodiff.py"
-            " (op singletons with compute(self, node, input_vals) and gradient(self, node, output_grad)); and"
-            " course layer pairs foo_forward(x, ...) -> (out, cache) with foo_backward(dout, cache) -> grads, or"
+            " (op singletons with compute(self, node, input_vals) and gradient(self, node, output_grad));"
+            " torch.autograd.Function subclasses, jax.custom_vjp / custom_jvp functions and HIPS autograd"
+            " primitives with a VJP (run through their framework); and course layer pairs"
+            " foo_forward(x, ...) -> (out, cache) with foo_backward(dout, cache) -> grads, or"
             " foo_loss(x, y) -> (loss, dx). Define one of them in the module."
         )
     names = [c.name for c in found]

@@ -31,7 +31,9 @@ A PATH is a Python file, a folder (every module in it that holds ops, with one s
 FILE.py::NAME to pick one op; a file inside a package is imported as part of it (relative
 imports work). gradlab finds, without being told: ops made with gradlab.op / defvjp / defjvp;
 classes with compute()/forward() and gradient()/vjp()/backward() (and optionally jvp()), run in
-their own framework (needle's Tensors); the graph API of dlsys autodiff.py; and course-style
+their own framework (needle's Tensors); the graph API of dlsys autodiff.py; torch.autograd.Function
+subclasses, jax.custom_vjp / custom_jvp functions and HIPS autograd primitives, checked through
+their own framework's autodiff (pip install 'gradlab-check[torch]', [jax], [autograd]); and course-style
 pairs NAME_forward(...) -> (out, cache) with NAME_backward(dout, cache) -> grads (and any
 NAME_backward_alt), and NAME_loss(x, y) -> (loss, dx). Shapes come from the op's spec, a
 FILE.toml beside the module, [tool.gradlab.ops.NAME] in pyproject.toml, or are inferred by
@@ -43,6 +45,7 @@ examples:
   gradlab check examples/course_style.py
   gradlab check examples/buggy_layernorm.py --json report.json --junit-xml report.xml
   gradlab check examples/buggy_layernorm.py --html report.html
+  gradlab check examples/torch_function.py
   gradlab check --registry --profile thorough --dtype float32
   gradlab check my_ops.py::softsign --seed 3 --examples 500 --mode full
   gradlab check src/ --jobs 4 --shard 2/3
