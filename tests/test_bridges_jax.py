@@ -249,3 +249,39 @@ def test_gradlab_check_on_a_module_that_runs_jax_at_import_neither_forks_nor_tak
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 op: 1 passed" in result.stdout and "fork" not in result.stderr
+
+
+def test_order_2_differentiates_the_bwd_and_the_jvp_rule_again_with_jax():
+    @jax.custom_vjp
+    def f(x):
+        return jnp.sin(x) * x
+
+    def bwd(x, g):
+        return (g * (jnp.cos(x) * x + jnp.sin(x)),)
+
+    f.defvjp(lambda x: (f(x), x), bwd)
+
+    @jax.custom_vjp
+    def off_graph(x):  # right at first order; its residual is the derivative, with no graph
+        return jnp.sin(x) * x
+
+    off_graph.defvjp(
+        lambda x: (off_graph(x), jax.lax.stop_gradient(jnp.cos(x) * x + jnp.sin(x))), lambda d, g: (g * d,)
+    )
+
+    @jax.custom_jvp
+    def tanh(x):
+        return jnp.tanh(x)
+
+    @tanh.defjvp
+    def tanh_jvp(primals, tangents):
+        y = jnp.tanh(primals[0])
+        return y, (1 - y**2) * tangents[0]
+
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    report = assert_grad_close(f, x, order=2)
+    assert {(r.check, r.subject) for r in report.results} >= {("rev2", "g"), ("rev2", "x")}
+    report = check_grads(off_graph, x, order=2)
+    assert report.result("rev", "x").status == "pass" and report.result("rev2", "x").status == "fail"
+    report = assert_grad_close(tanh, x, order=2)
+    assert report.result("fwd2", "output").status == "pass"

@@ -95,7 +95,15 @@ def to_jax(a: Any) -> Any:
 
     if isinstance(a, np.ndarray | np.generic):
         return jnp.asarray(a)
+    if _is_jax(a):
+        return a
     return jnp.from_dlpack(a)
+
+
+def _out(values: Any) -> Callable[[Any], Any]:
+    """How a call's results leave it: as gradlab's arrays, or as JAX values when the call was given
+    JAX values (``order=2``: JAX differentiates the rule again, :mod:`gradlab.bridges.jax_order2`)."""
+    return (lambda t: t) if any(_is_jax(v) for v in leaves(values)) else to_array
 
 
 def _is_jax(x: Any) -> bool:
@@ -228,19 +236,20 @@ class _Run:
 
         return of_leaves, primals
 
-    def _cotangents(self, xs: Sequence[Any], found: Sequence[Any]) -> tuple[Any, ...]:
+    def _cotangents(self, xs: Sequence[Any], found: Sequence[Any], out: Callable[[Any], Any]) -> tuple[Any, ...]:
         """One cotangent per input, its differentiated leaves from ``found`` in order."""
         it = iter(found)
 
         def cotangent(x: Any, diff: bool) -> Any:
-            return map_leaves(lambda v: to_array(next(it)) if diff and _is_array(v) and _floating(v) else None, x)
+            return map_leaves(lambda v: out(next(it)) if diff and _is_array(v) and _floating(v) else None, x)
 
         return tuple(cotangent(x, d) for x, d in zip(xs, self.wrt, strict=True))
 
     def forward(self, *xs: Any, **kwargs: Any) -> Any:
         with precision(xs):
             result = self.f(*map_leaves(lambda v: to_jax(v) if _is_array(v) else v, xs), **kwargs)
-        return map_leaves(lambda t: to_array(t) if _is_jax(t) else t, result)
+        out = _out(xs)
+        return map_leaves(lambda t: out(t) if _is_jax(t) else t, result)
 
     def vjp(self, g: Any, out: Any, *xs: Any, **kwargs: Any) -> tuple[Any, ...]:
         import jax
@@ -252,7 +261,7 @@ class _Run:
             heads = pytree.flatten_like(g, tree, "out", "the cotangent")
             cotangent = pytree.unflatten(tree, [_like(c, o) for c, o in zip(heads, leaves(result), strict=True)])
             found = pullback(cotangent)
-        return self._cotangents(xs, found)
+        return self._cotangents(xs, found, _out((g, xs)))
 
     def jvp(self, tangents: Sequence[Any], out: Any, *xs: Any, **kwargs: Any) -> Any:
         import jax
@@ -267,10 +276,11 @@ class _Run:
             dots = [_like(t, p) for t, p in zip(chosen, primals, strict=True)]
             result, tangent = jax.jvp(of_leaves, tuple(primals), tuple(dots))
         _, tree, _ = pytree.flatten(result)
+        to_out = _out((tangents, xs))
         return pytree.unflatten(
             tree,
             [
-                to_array(t) if _floating(o) else np.zeros(o.shape)
+                to_out(t) if _floating(o) else np.zeros(o.shape)
                 for t, o in zip(leaves(tangent), leaves(result), strict=True)
             ],
         )
