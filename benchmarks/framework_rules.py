@@ -118,8 +118,11 @@ def measure(torch: Any, check_grads: Any, fn: Any, inputs: tuple[Any, ...]) -> t
     """Best times (s) and verdicts of torch's checkers and gradlab's on ``fn.apply`` at ``inputs``."""
     verdicts: dict[str, bool] = {}
 
-    def leaves() -> list[Any]:
-        return [x.detach().requires_grad_(True) for x in inputs]
+    def leaves() -> list[Any]:  # tensors that torch's checkers differentiate (floating ones), the rest as given
+        return [
+            x.detach().requires_grad_(True) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+            for x in inputs
+        ]
 
     def torch_fast() -> None:
         verdicts["torch"] = torch.autograd.gradcheck(fn.apply, leaves(), fast_mode=True, raise_exception=False)

@@ -42,7 +42,10 @@ _RENAMED: dict[str, dict[str, CheckName]] = {
 
 def _options(task: Task) -> dict[str, Any]:
     return {
-        "mode": "auto", "method": task.method, "rtol": task.rtol, "atol": task.atol, "seed": task.seed,
+        # projected stays projected (its cost does not grow with the size); full is re-chosen for the
+        # rule's own inputs (a VJP's are the cotangent and the inputs: more elements)
+        "mode": "projected" if task.mode == "projected" else "auto", "method": task.method, "rtol": task.rtol,
+        "atol": task.atol, "seed": task.seed,
         "probes": task.n_probes,
     }  # fmt: skip
 
