@@ -285,3 +285,29 @@ def test_order_2_differentiates_the_bwd_and_the_jvp_rule_again_with_jax():
     assert report.result("rev", "x").status == "pass" and report.result("rev2", "x").status == "fail"
     report = assert_grad_close(tanh, x, order=2)
     assert report.result("fwd2", "output").status == "pass"
+
+
+def test_bfloat16_rules_run_in_bfloat16_with_its_tolerance():
+    seen = []
+
+    @jax.custom_vjp
+    def cube(x):
+        return x**3
+
+    def bwd(x, g):
+        seen.append(str(x.dtype))
+        return (3 * x**2 * g,)
+
+    cube.defvjp(lambda x: (cube(x), x), bwd)
+
+    @jax.custom_vjp
+    def wrong(x):  # 10 % off
+        return x**3
+
+    wrong.defvjp(lambda x: (wrong(x), x), lambda x, g: (2.7 * x**2 * g,))
+
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 5)), dtype=jnp.bfloat16)
+    report = assert_grad_close(cube, x)
+    assert report.input_dtypes == ["float32"] and any(n.startswith("bfloat16: its values") for n in report.left_out)
+    assert "bfloat16" in seen  # the rule ran in bfloat16
+    assert check_grads(wrong, x).result("rev", "x").status == "fail"

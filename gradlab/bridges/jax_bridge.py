@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names, required_names
+from gradlab.bridges.trees import (
+    BFLOAT16_TOLERANCE,
+    bfloat16_note,
+    differentiated,
+    leaves,
+    map_leaves,
+    parameter_names,
+    required_names,
+)
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
 from gradlab.errors import GradlabError
@@ -70,9 +79,10 @@ def precision(*values: Any) -> Iterator[None]:
 
 
 def to_array(x: Any) -> Any:
-    """A JAX array as an array of gradlab's namespaces, without a copy where DLPack allows."""
+    """A JAX array as an array of gradlab's namespaces, without a copy where DLPack allows (a
+    bfloat16 one, which NumPy cannot hold, as a float32 copy of its values)."""
     if x.dtype.name == "bfloat16":
-        raise GradlabError("a bfloat16 JAX array: NumPy has no bfloat16; check in float32 and float16")
+        x = x.astype("float32")
     platform = next(iter(x.devices())).platform
     if platform == "cpu":
         return np.asarray(x)
@@ -88,13 +98,14 @@ def to_array(x: Any) -> Any:
     raise GradlabError(f"a JAX array on {platform}: gradlab checks JAX arrays on the CPU and on GPUs (with CuPy)")
 
 
-def to_jax(a: Any) -> Any:
+def to_jax(a: Any, low: bool = False) -> Any:
     """An array of gradlab's as a JAX array (NumPy's copied onto JAX's default device, CuPy's
-    through DLPack)."""
+    through DLPack); ``low``: it holds a bfloat16 array's values, made bfloat16 again unless gradlab
+    widened it to float64 (the numerics run the forward there)."""
     import jax.numpy as jnp
 
     if isinstance(a, np.ndarray | np.generic):
-        return jnp.asarray(a)
+        return jnp.asarray(a).astype(jnp.bfloat16) if low and a.dtype == np.float32 else jnp.asarray(a)
     if _is_jax(a):
         return a
     return jnp.from_dlpack(a)
@@ -136,7 +147,13 @@ class JaxBridge:
         self, f: Callable[..., Any], inputs: Sequence[Any], wrt: Sequence[int] | None, kwargs: Mapping[str, Any]
     ) -> Bridged:
         arrays = tuple(map_leaves(lambda x: to_array(x) if _is_jax(x) else x, x) for x in inputs)
-        return _Run(f, differentiated(inputs, wrt)).bridged(arrays, kwargs)
+        run = _Run(f, differentiated(inputs, wrt))
+        run.low = {k for k, x in enumerate(leaves(tuple(inputs))) if _is_jax(x) and x.dtype.name == "bfloat16"}
+        bridged = run.bridged(arrays, kwargs)
+        if run.low:
+            bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
+            bridged.notes.append(bfloat16_note())
+        return bridged
 
     def rule(self, value: Any) -> Bridged | None:
         """A module's ``custom_vjp`` / ``custom_jvp`` function with its rule defined (not one of
@@ -186,6 +203,7 @@ class _Run:
         self.f = f
         self.custom = custom(f)
         self.wrt = wrt  # per input: whether its floating leaves are differentiated
+        self.low: set[int] = set()  # the leaves (in order, over all inputs) given as bfloat16 arrays
 
     def bridged(self, inputs: tuple[Any, ...], kwargs: Mapping[str, Any], names: list[str] | None = None) -> Bridged:
         """The forward and rules; ``inputs`` (gradlab's arrays) to try forward mode on, when the
@@ -218,9 +236,10 @@ class _Run:
         trees: list[tuple[list[Any], pytree.Tree]] = []
         places: list[tuple[int, int]] = []
         primals: list[Any] = []
+        count = itertools.count()
         for i, (x, diff) in enumerate(zip(xs, self.wrt, strict=True)):
             x_leaves, tree, _ = pytree.flatten(x)
-            x_leaves = [to_jax(v) if _is_array(v) else v for v in x_leaves]
+            x_leaves = [self._jax(v, next(count)) for v in x_leaves]
             for j, v in enumerate(x_leaves):
                 if diff and _is_jax(v) and _floating(v):
                     places.append((i, j))
@@ -245,9 +264,14 @@ class _Run:
 
         return tuple(cotangent(x, d) for x, d in zip(xs, self.wrt, strict=True))
 
+    def _jax(self, v: Any, k: int) -> Any:
+        """Leaf ``k`` (over all inputs, in order) as the function takes it."""
+        return to_jax(v, k in self.low) if _is_array(v) else v
+
     def forward(self, *xs: Any, **kwargs: Any) -> Any:
+        count = itertools.count()
         with precision(xs):
-            result = self.f(*map_leaves(lambda v: to_jax(v) if _is_array(v) else v, xs), **kwargs)
+            result = self.f(*map_leaves(lambda v: self._jax(v, next(count)), xs), **kwargs)
         out = _out(xs)
         return map_leaves(lambda t: out(t) if _is_jax(t) else t, result)
 

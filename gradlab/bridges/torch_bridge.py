@@ -25,13 +25,18 @@ import numpy as np
 
 from gradlab.bridges import torch_order2
 from gradlab.bridges.torch_arrays import to_array, to_tensor
-from gradlab.bridges.trees import differentiated, leaves, map_leaves, parameter_names, required_names
+from gradlab.bridges.trees import (
+    BFLOAT16_TOLERANCE,
+    bfloat16_note,
+    differentiated,
+    leaves,
+    map_leaves,
+    parameter_names,
+    required_names,
+)
 from gradlab.check import pytree
 from gradlab.check.bridges import Bridged
 from gradlab.check.form import RuleProblem
-
-# torch.testing's tolerances for bfloat16 (rtol), and an atol for sums that cancel
-BFLOAT16_TOLERANCE = (1.6e-2, 1e-3)
 
 
 def function_class(f: Any) -> type | None:
@@ -130,11 +135,7 @@ class TorchBridge:
         bridged = run.bridged(arrays, kwargs)
         if run.low:  # bfloat16 has 8 bits of precision: torch's own tolerances for it
             bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
-            bridged.notes.append(
-                "bfloat16: its values are checked as float32 arrays and differenced in float64; the rules run in"
-                f" bfloat16, with rtol={BFLOAT16_TOLERANCE[0]:g}, atol={BFLOAT16_TOLERANCE[1]:g}; what a rule writes"
-                " into a bfloat16 input is not seen"
-            )
+            bridged.notes.append(bfloat16_note())
         return bridged
 
     def rule(self, value: Any) -> Bridged | None:

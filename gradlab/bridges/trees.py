@@ -8,6 +8,18 @@ from typing import Any
 
 from gradlab.check import pytree
 
+# torch.testing's tolerances for bfloat16 (rtol), and an atol for sums that cancel
+BFLOAT16_TOLERANCE = (1.6e-2, 1e-3)
+
+
+def bfloat16_note() -> str:
+    """What a check of bfloat16 values leaves out, for the report."""
+    rtol, atol = BFLOAT16_TOLERANCE
+    return (
+        "bfloat16: its values are checked as float32 arrays and differenced in float64; the rules run in"
+        f" bfloat16, with rtol={rtol:g}, atol={atol:g}; what a rule writes into a bfloat16 input is not seen"
+    )
+
 
 def map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:
     """``value`` with ``fn`` applied to every leaf (containers rebuilt as they were)."""
