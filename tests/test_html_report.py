@@ -112,8 +112,11 @@ def test_the_examples_report_has_a_picture_per_failing_check_and_nothing_externa
     failing = failing_value_checks(session)
     assert failing == [("layernorm", "float64", "rev", "x")]
     figures = [attrs for tag, attrs in Page(text).tags if tag == "svg"]
-    assert len(figures) == len(failing)
+    # each failing check at its shrunk example, x (1, 2), and at a larger input where it fails too
+    assert len(figures) == 2 * len(failing)
     assert all("heatmap" in attrs.get("class", "") for attrs in figures)
+    larger = re.search(r"the same check at a larger input where it fails too \(x: float64 \((\d+), (\d+)\)", text)
+    assert larger is not None and min(int(larger[1]), int(larger[2])) >= 2
     assert external_references(text) == []
     assert "layernorm" in text and "reproduce" in text and "buggy_layernorm.py::layernorm --dtype float64" in text
 
@@ -165,7 +168,7 @@ def test_the_heat_map_shows_a_missing_reduction_as_a_band(tmp_path):
     n, d = outcome.failure.example.inputs[0].shape
     assert n >= 2  # one row has no batch to forget
     text = to_html(session, jacobians(session, 20.0))
-    (svg,) = re.findall(r"<svg.*?</svg>", text, re.S)
+    svg, at_larger = re.findall(r"<svg.*?</svg>", text, re.S)  # the shrunk example's, a larger one's
     shown = panels(svg)
     assert set(shown) == {"VJP (analytic)", "numerical", "difference"}
     rows_of = {k: {r for r, _ in cells(v)} for k, v in shown.items()}
@@ -178,6 +181,10 @@ def test_the_heat_map_shows_a_missing_reduction_as_a_band(tmp_path):
     assert len(set(diff.values())) == 1 and diff.popitem()[1] == heatmap.colour(-1.0)  # all -1: full blue
     # tick lines split the rows into the n batches
     assert len(re.findall(r'<line[^>]*stroke="#222"', shown["numerical"])) == n - 1
+    # at the larger input the band is there too: every batch but the first, every feature
+    n, d = map(int, re.search(r"larger input where it fails too \(x: float64 \((\d+), (\d+)\)", text).groups())
+    larger = cells(panels(at_larger)["difference"])
+    assert {r for r, _ in larger} == set(range(d, n * d)) and all(c == r % d for r, c in larger)
 
 
 def test_pooling_keeps_the_worst_entry_and_its_sign():
@@ -226,7 +233,7 @@ def test_the_pytest_plugin_writes_a_report_per_failing_item(pytester):
     written = sorted(p.name for p in (pytester.path / "reports").iterdir())
     assert written == ["my_ops.py-gradlab-wrong_cube-float64.html"]
     text = (pytester.path / "reports" / written[0]).read_text()
-    assert text.count("<svg") == 1 and external_references(text) == []
+    assert text.count("<svg") == 2 and external_references(text) == []  # the shrunk example, a larger one
     assert "python -m pytest --gradlab-check my_ops.py -k" in text  # the item's own reproduce line
 
 

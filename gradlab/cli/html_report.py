@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ from gradlab.cli import heatmap, isolate
 from gradlab.cli.console_report import STATUS_STYLE, worst_text
 from gradlab.cli.session import Checked, Session
 from gradlab.fuzz.driver import OpTimeout, example_jacobians, time_limit
+from gradlab.fuzz.illustrate import larger_failure
 from gradlab.fuzz.outcome import OpOutcome
+from gradlab.fuzz.strategies import Example
 
 Key = tuple[str, str]  # (target.select, dtype)
 Reproduce = Callable[[Checked, OpOutcome], str]
@@ -50,9 +53,7 @@ table.mis{border-collapse:collapse;font-size:12.5px}.mis td,.mis th{padding:1px 
 """
 
 
-def to_html(
-    session: Session, blocks: dict[Key, Blocks | None] | None = None, reproduce: Reproduce | None = None
-) -> str:
+def to_html(session: Session, blocks: dict[Key, Pictures] | None = None, reproduce: Reproduce | None = None) -> str:
     """The page; ``blocks`` the Jacobian blocks of each failure (:func:`jacobians`), ``reproduce`` the
     command that runs a failure again (default: the session's ``gradlab check`` command)."""
     blocks = blocks or {}
@@ -89,28 +90,50 @@ def unrun_html(error: str) -> str:
     )
 
 
-def jacobians(session: Session, timeout: float | None = None) -> dict[Key, Blocks | None]:
-    """The Jacobian blocks at each failure's shrunk example, each computed in a forked child (in-process
-    where there is no fork, or on CUDA) within ``timeout`` seconds; None where they could not be."""
-    found: dict[Key, Blocks | None] = {}
+@dataclass
+class Pictures:
+    """What a failure's heat maps are drawn from: the Jacobian blocks at its shrunk example, and at a
+    larger example where the same checks fail (:mod:`gradlab.fuzz.illustrate`), None where there are none."""
+
+    shrunk: Blocks | None = None
+    larger: Example | None = None
+    larger_blocks: Blocks | None = None
+
+
+def jacobians(session: Session, timeout: float | None = None) -> dict[Key, Pictures]:
+    """The Jacobian blocks at each failure's shrunk example and at a larger failing one, each failure's
+    computed in a forked child (in-process where there is no fork, or on CUDA) within ``timeout``
+    seconds; empty where they could not be."""
+    found: dict[Key, Pictures] = {}
     for t in session.targets:
         for o in t.outcomes:
             if o.failure is None or t.op is None or t.spec is None:
                 continue
-            args = (t.op, t.spec, o.failure.example, session.device, timeout)
+            args = (t.op, t.spec, o.failure.example, o.failure.report, session.device, timeout)
             try:
                 if isolate.available() and isolate.unsafe() is None and session.device != "cuda":
-                    found[(t.select, o.dtype)] = isolate.call(_blocks, *args)
+                    found[(t.select, o.dtype)] = isolate.call(_pictures, *args)
                 else:
-                    found[(t.select, o.dtype)] = _blocks(*args)
+                    found[(t.select, o.dtype)] = _pictures(*args)
             except (Exception, OpTimeout):  # the report draws the check's own vectors instead
-                found[(t.select, o.dtype)] = None
+                found[(t.select, o.dtype)] = Pictures()
     return found
 
 
-def _blocks(op: Any, spec: Any, example: Any, device: str, timeout: float | None, progress: Any = None) -> Any:
+def _pictures(
+    op: Any, spec: Any, example: Any, report: GradCheckReport, device: str, timeout: float | None, progress: Any = None
+) -> Pictures:
+    pictures = Pictures()
     with time_limit(timeout, op.name):
-        return example_jacobians(op, spec, example, device)
+        pictures.shrunk = example_jacobians(op, spec, example, device)
+    try:
+        with time_limit(timeout, op.name):
+            pictures.larger = larger_failure(op, spec, example, report, device)
+            if pictures.larger is not None:
+                pictures.larger_blocks = example_jacobians(op, spec, pictures.larger, device)
+    except (Exception, OpTimeout):  # the shrunk example's pictures are drawn alone
+        pictures.larger = pictures.larger_blocks = None
+    return pictures
 
 
 # ---- the page's parts ------------------------------------------------------------------------------
@@ -134,7 +157,7 @@ def _summary(session: Session) -> str:
     return f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _target(session: Session, t: Checked, blocks: dict[Key, Blocks | None], again: Reproduce) -> str:
+def _target(session: Session, t: Checked, blocks: dict[Key, Pictures], again: Reproduce) -> str:
     parts = [
         f'<section id="{_anchor(t)}"><h2>{_e(t.name)} {_status(t.status)}</h2>',
         f'<p class="meta">{_e(t.style)} · <code>{_e(t.source)}</code></p>',
@@ -149,7 +172,7 @@ def _target(session: Session, t: Checked, blocks: dict[Key, Blocks | None], agai
         if o.error:
             parts.append(f"<h3>[{o.dtype}] {_status('error')}</h3><pre>{_e(o.error)}</pre>")
         elif o.failure is not None:
-            parts.append(_failure(t, o, blocks.get((t.select, o.dtype)), again(t, o)))
+            parts.append(_failure(t, o, blocks.get((t.select, o.dtype)) or Pictures(), again(t, o)))
         else:
             parts.append(_passed(o))
     parts.append("</section>")
@@ -170,9 +193,9 @@ def _passed(o: OpOutcome) -> str:
     return f"<p>{text}</p>" + "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
 
 
-def _failure(t: Checked, o: OpOutcome, blocks: Blocks | None, command: str) -> str:
+def _failure(t: Checked, o: OpOutcome, pictures: Pictures, command: str) -> str:
     assert o.failure is not None
-    report = o.failure.report
+    report, blocks = o.failure.report, pictures.shrunk
     failed = ", ".join(sorted({r.check for r in report.failures}))
     expected = f" (expected: {_e(o.xfail)})" if o.xfail else ""
     parts = [
@@ -181,6 +204,7 @@ def _failure(t: Checked, o: OpOutcome, blocks: Blocks | None, command: str) -> s
     ]
     for r in report.failures:
         parts.append(_result(r, report, blocks))
+        parts.append(_larger(r, report, pictures))
     passed = [f"{r.check}[{r.subject}]" for r in report.results if r.status == "pass"]
     if passed:
         parts.append(f'<p class="pass">passed: {_e(", ".join(passed))}</p>')
@@ -214,6 +238,17 @@ def _result(r: CheckResult, report: GradCheckReport, blocks: Blocks | None) -> s
     return "\n".join(parts)
 
 
+def _larger(r: CheckResult, report: GradCheckReport, pictures: Pictures) -> str:
+    """The failing check's blocks at the larger failing example, where its pattern shows."""
+    if pictures.larger is None or pictures.larger_blocks is None or r.check == "form":
+        return ""
+    picture = _picture(r, report, pictures.larger_blocks, vectors=False)
+    if not picture:
+        return ""
+    where = pictures.larger.describe(report.input_names, values=False)
+    return f'<p class="meta">the same check at a larger input where it fails too ({_e(where)}):</p>\n{picture}'
+
+
 def _mismatches(r: CheckResult, rows: int = 8) -> str:
     head = "<tr><th>index</th><th>analytic</th><th>numeric</th><th>abs err</th><th>limit</th></tr>"
     body = "".join(
@@ -228,8 +263,9 @@ def _mismatches(r: CheckResult, rows: int = 8) -> str:
 # ---- the pictures ----------------------------------------------------------------------------------
 
 
-def _picture(r: CheckResult, report: GradCheckReport, blocks: Blocks | None) -> str:
-    """The heat maps of a failing check: its Jacobian block when there is one, else its vectors."""
+def _picture(r: CheckResult, report: GradCheckReport, blocks: Blocks | None, vectors: bool = True) -> str:
+    """The heat maps of a failing check: its Jacobian block when there is one, else its vectors
+    (unless ``vectors`` is false)."""
     if blocks is not None:
         if r.check == "rev" and r.subject in blocks.vjp and r.subject in blocks.numeric:
             return _block_figure(blocks, r.subject, blocks.vjp, "VJP (analytic)", blocks.numeric, "numerical")
@@ -239,7 +275,7 @@ def _picture(r: CheckResult, report: GradCheckReport, blocks: Blocks | None) -> 
         if r.check == "adj" and blocks.jvp and blocks.vjp:
             name = _culprit(blocks.vjp, blocks.jvp)
             return _block_figure(blocks, name, blocks.vjp, "from the VJP", blocks.jvp, "from the JVP")
-    return _vector_figure(r, report)
+    return _vector_figure(r, report) if vectors else ""
 
 
 def _culprit(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> str:
