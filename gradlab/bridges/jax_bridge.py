@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from gradlab.bridges.trees import (
-    BFLOAT16_TOLERANCE,
-    bfloat16_note,
+    bfloat16_leaves,
     differentiated,
+    in_bfloat16,
     leaves,
     map_leaves,
     parameter_names,
@@ -148,12 +148,9 @@ class JaxBridge:
     ) -> Bridged:
         arrays = tuple(map_leaves(lambda x: to_array(x) if _is_jax(x) else x, x) for x in inputs)
         run = _Run(f, differentiated(inputs, wrt))
-        run.low = {k for k, x in enumerate(leaves(tuple(inputs))) if _is_jax(x) and x.dtype.name == "bfloat16"}
+        run.low = bfloat16_leaves(inputs)
         bridged = run.bridged(arrays, kwargs)
-        if run.low:
-            bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
-            bridged.notes.append(bfloat16_note())
-        return bridged
+        return in_bfloat16(bridged) if run.low else bridged
 
     def rule(self, value: Any) -> Bridged | None:
         """A module's ``custom_vjp`` / ``custom_jvp`` function with its rule defined (not one of

@@ -26,9 +26,9 @@ import numpy as np
 from gradlab.bridges import torch_order2
 from gradlab.bridges.torch_arrays import to_array, to_tensor
 from gradlab.bridges.trees import (
-    BFLOAT16_TOLERANCE,
-    bfloat16_note,
+    bfloat16_leaves,
     differentiated,
+    in_bfloat16,
     leaves,
     map_leaves,
     parameter_names,
@@ -129,14 +129,9 @@ class TorchBridge:
     ) -> Bridged:
         arrays = tuple(map_leaves(lambda x: to_array(x) if _is_tensor(x) else x, x) for x in inputs)
         run = _Run(f, differentiated(inputs, wrt))
-        import torch
-
-        run.low = {k for k, x in enumerate(leaves(tuple(inputs))) if _is_tensor(x) and x.dtype == torch.bfloat16}
+        run.low = bfloat16_leaves(inputs)
         bridged = run.bridged(arrays, kwargs)
-        if run.low:  # bfloat16 has 8 bits of precision: torch's own tolerances for it
-            bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
-            bridged.notes.append(bfloat16_note())
-        return bridged
+        return in_bfloat16(bridged) if run.low else bridged
 
     def rule(self, value: Any) -> Bridged | None:
         cls = function_class(value)

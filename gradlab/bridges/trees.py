@@ -7,18 +7,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gradlab.check import pytree
+from gradlab.check.bridges import Bridged
 
 # torch.testing's tolerances for bfloat16 (rtol), and an atol for sums that cancel
 BFLOAT16_TOLERANCE = (1.6e-2, 1e-3)
 
 
-def bfloat16_note() -> str:
-    """What a check of bfloat16 values leaves out, for the report."""
-    rtol, atol = BFLOAT16_TOLERANCE
-    return (
+def bfloat16_leaves(inputs: Sequence[Any]) -> set[int]:
+    """The positions, among the leaves of all ``inputs`` in order, of the bfloat16 arrays (a torch
+    tensor's or a JAX array's dtype prints as ``bfloat16``; NumPy has none)."""
+    return {k for k, x in enumerate(leaves(tuple(inputs))) if str(getattr(x, "dtype", "")).endswith("bfloat16")}
+
+
+def in_bfloat16(bridged: Bridged) -> Bridged:
+    """``bridged`` with bfloat16's tolerances and the note saying how its values are checked."""
+    bridged.rtol, bridged.atol = BFLOAT16_TOLERANCE
+    bridged.notes.append(
         "bfloat16: its values are checked as float32 arrays and differenced in float64; the rules run in"
-        f" bfloat16, with rtol={rtol:g}, atol={atol:g}; what a rule writes into a bfloat16 input is not seen"
+        f" bfloat16, with rtol={bridged.rtol:g}, atol={bridged.atol:g}; what a rule writes into a bfloat16 input"
+        " is not seen"
     )
+    return bridged
 
 
 def map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:
