@@ -501,3 +501,28 @@ def test_adjoint_check_allows_float32_rules_that_cancel_internally():
     wrong = lambda t, out, z: 1.01 * softmax_jvp(t, out, z)  # noqa: E731
     report = check_grads(softmax, z, vjp=softmax_vjp, jvp=wrong, checks=("adj",))
     assert report.result("adj").status == "fail"
+
+
+def _sparsemax(z):
+    s = np.sort(z)[::-1]
+    k = np.arange(1, z.size + 1)
+    support = 1 + k * s > np.cumsum(s)
+    tau = (np.cumsum(s)[support][-1] - 1) / k[support][-1]
+    return np.maximum(z - tau, 0.0)
+
+
+def _sparsemax_vjp(g, out, z):
+    support = out > 0
+    return support * (g - (g * support).sum() / support.sum())
+
+
+def test_a_point_where_several_inputs_sit_on_kinks_is_not_differentiable_not_wrong():
+    # tied inputs at sparsemax's threshold: the rule's value is one piece's derivative, which moving
+    # one input alone does not reach; kinks show in the other inputs
+    x = np.array([0.0, 2.0, np.nextafter(3.0, 0.0), 2.0])
+    report = check_grads(_sparsemax, x, vjp=_sparsemax_vjp, mode="full")
+    assert report.result("rev").status == "nondiff", report.format()
+    away = check_grads(_sparsemax, np.array([0.1, 2.2, 3.0, 1.7]), vjp=_sparsemax_vjp, mode="full")
+    assert away.passed and away.status == "pass"
+    wrong = check_grads(_sparsemax, np.array([0.1, 2.2, 3.0, 1.7]), vjp=lambda g, out, z: g * (out > 0))
+    assert wrong.result("rev").status == "fail"  # off the kinks a wrong rule is wrong

@@ -149,7 +149,16 @@ def to_result(
     if size <= REPORT_ARRAY_LIMIT:
         result.analytic = host["analytic"].reshape(shape)
         result.numeric = host["numeric"].reshape(shape)
-    if n_wrong:
+    if n_wrong and n_kinked:
+        # a kink in one direction: the function has no derivative here, and the rule's value for the
+        # other entries is one of its pieces (sparsemax with tied inputs), not to be called wrong
+        result.status = "nondiff"
+        result.message = (
+            f"not differentiable here: {n_kinked} element(s) sit on a kink, or within one finite-difference"
+            f" step of one, so the derivative does not exist at this input; {n_wrong} other element(s) differ"
+            " from the numerical derivative, which is not a failure where there is no derivative"
+        )
+    elif n_wrong:
         result.status = "fail"
         result.message = f"{n_wrong} of {size} elements differ beyond the tolerance"
         if result.analytic is not None and result.numeric is not None:
