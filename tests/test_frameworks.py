@@ -211,41 +211,48 @@ def test_planted_bugs_of_tuple_ops_are_found_for_their_reason(name, check, words
     assert words in (result.message + " ".join(result.details))
 
 
+TINY_AUTOGRAD = """
+    import numpy
+
+    class Op:
+        def __call__(self, *args):
+            return Tensor.make_from_op(self, args)
+
+    class Tensor:
+        def __init__(self, array, *, device=None, dtype=None, requires_grad=True):
+            assert dtype in (None, "float32") or not FLOAT32_ONLY, "only float32"
+            self.op, self.inputs = None, []
+            self.cached_data = numpy.array(array, dtype="float32" if FLOAT32_ONLY else dtype)
+
+        @staticmethod
+        def make_from_op(op, inputs):
+            tensor = Tensor.__new__(Tensor)
+            tensor.op, tensor.inputs = op, list(inputs)
+            tensor.cached_data = op.compute(*[x.cached_data for x in inputs])
+            return tensor
+
+        def numpy(self):
+            return self.cached_data
+"""
+
+
+def _tiny_package(root, ops_source, float32_only=False):
+    """A needle-like package ``tiny`` under ``root``: its Tensor, and one module of ops."""
+    package = root / "python" / "tiny"
+    (package / "ops").mkdir(parents=True)
+    (package / "__init__.py").write_text("from . import ops\nfrom .autograd import Tensor\n")
+    autograd = f"FLOAT32_ONLY = {float32_only}\n" + textwrap.dedent(TINY_AUTOGRAD)
+    (package / "autograd.py").write_text(autograd)
+    (package / "ops" / "__init__.py").write_text("")
+    ops = package / "ops" / "ops_mathematic.py"
+    ops.write_text(textwrap.dedent(ops_source))
+    return ops
+
+
 def test_a_framework_that_keeps_float32_only_is_checked_in_float32(tmp_path):
     # as needle's compiled NDArray backend: Tensors assert float32, so the checks run (and the
     # numerics difference) in float32; widened to float64, a right op would seem to have a zero derivative
-    package = tmp_path / "python" / "tiny"
-    (package / "ops").mkdir(parents=True)
-    (package / "__init__.py").write_text("from . import ops\nfrom .autograd import Tensor\n")
-    (package / "autograd.py").write_text(
-        textwrap.dedent("""
-        import numpy
-
-        class Op:
-            def __call__(self, *args):
-                return Tensor.make_from_op(self, args)
-
-        class Tensor:
-            def __init__(self, array, *, device=None, dtype=None, requires_grad=True):
-                assert dtype in (None, "float32"), "only float32"
-                self.op, self.inputs = None, []
-                self.cached_data = numpy.array(array, dtype="float32")
-
-            @staticmethod
-            def make_from_op(op, inputs):
-                tensor = Tensor.__new__(Tensor)
-                tensor.op, tensor.inputs = op, list(inputs)
-                tensor.cached_data = op.compute(*[x.cached_data for x in inputs])
-                return tensor
-
-            def numpy(self):
-                return self.cached_data
-    """)
-    )
-    (package / "ops" / "__init__.py").write_text("")
-    ops = package / "ops" / "ops_mathematic.py"
-    ops.write_text(
-        textwrap.dedent("""
+    add_scalar = """
         from ..autograd import Op, Tensor
 
         class AddScalar(Op):
@@ -257,10 +264,72 @@ def test_a_framework_that_keeps_float32_only_is_checked_in_float32(tmp_path):
 
             def gradient(self, out_grad, node):
                 return out_grad
-    """)
-    )
+    """
+    ops = _tiny_package(tmp_path, add_scalar, float32_only=True)
     (target,) = discover(ops)
     assert target.spec.dtypes == ("float32",)
     assert "float32 only: it keeps no float64, so float64 is not checked" in target.inferred
     outcome = fuzz_op(target.op, "float32", max_examples=20, spec=target.spec)
     assert outcome.status == "pass", outcome.failure and outcome.failure.report.format()
+    # a spec written beside the module, dtypes not given: what the framework keeps, not float64 too
+    ops.with_suffix(".toml").write_text('[AddScalar]\nshape = "(n)->(n)"\ninputs = [{ name = "a", domain = "real" }]\n')
+    (target,) = discover(ops)
+    assert (target.problem, target.spec.dtypes) == (None, ("float32",))
+
+
+CONV = """
+    import numpy
+    from ..autograd import Op, Tensor
+
+    def windows(a, k, stride):  # (n, ho, wo, k, k, c): no checks of its own, as a compiled backend's
+        n, h, w, c = a.shape
+        ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+        return [[(i, j, a[:, i * stride:i * stride + k, j * stride:j * stride + k, :]) for j in range(wo)]
+                for i in range(ho)]
+
+    class Conv(Op):  # needle's hw4 Conv: A (N, H, W, C_in), B (K, K, C_in, C_out)
+        def __init__(self, stride=1, padding=0):
+            self.stride, self.padding = stride, padding
+
+        def padded(self, a):
+            p = self.padding
+            return numpy.pad(a, ((0, 0), (p, p), (p, p), (0, 0)))
+
+        def compute(self, A, B):
+            rows = windows(self.padded(A), B.shape[0], self.stride)
+            return numpy.stack([numpy.stack([numpy.einsum("nabc,abcf->nf", x, B) for _, _, x in row], 1)
+                                for row in rows], 1)
+
+        def gradient(self, out_grad, node):
+            A, B = (x.numpy() for x in node.inputs)
+            g, k, s, p = out_grad.numpy(), B.shape[0], self.stride, self.padding
+            dA, dB = numpy.zeros_like(self.padded(A)), numpy.zeros_like(B)
+            for row in windows(self.padded(A), k, s):
+                for i, j, x in row:
+                    dB += numpy.einsum("nabc,nf->abcf", x, g[:, i, j])
+                    dA[:, i * s:i * s + k, j * s:j * s + k] += numpy.einsum("abcf,nf->nabc", B, g[:, i, j])
+            return Tensor(self.trimmed(dA, A, g, k)), Tensor(dB)
+
+        def trimmed(self, dA, A, g, k):
+            p = self.padding
+            return dA[:, p:p + A.shape[1], p:p + A.shape[2]]
+
+    class ConvDilatedOnly(Conv):  # the input's gradient only as far as the strided windows reach
+        def trimmed(self, dA, A, g, k):
+            p, reach = self.padding, (g.shape[1] - 1) * self.stride + k
+            return dA[:, p:reach - p, p:reach - p]
+"""
+
+
+def test_a_needle_convolution_is_drawn_in_its_layout_and_a_stride_bug_found(tmp_path):
+    ops = _tiny_package(tmp_path, CONV)
+    targets = {t.name: t for t in discover(ops)}
+    right, wrong = targets["Conv"], targets["ConvDilatedOnly"]
+    assert "A (n, h, h, c), B (k, k, c, f)" in right.inferred
+    assert "Conv(stride, padding) drawn per example" in right.inferred
+    outcome = fuzz_op(right.op, "float64", max_examples=15, spec=right.spec)
+    assert outcome.status == "pass", outcome.failure and outcome.failure.report.format()
+    outcome = fuzz_op(wrong.op, "float64", max_examples=40, spec=wrong.spec)
+    assert outcome.status == "fail"
+    assert outcome.failure.example.params["stride"] == 2
+    assert "the cotangent for A has shape" in outcome.failure.report.format()

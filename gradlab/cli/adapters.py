@@ -171,7 +171,8 @@ def first_call(op: Op, spec: Spec) -> None:
     output or for a gradient, or raises NotImplementedError). Other errors are left to the check."""
     rng = np.random.default_rng(0)
     dims, _ = core_dims(spec.shape)
-    size = {d: s for d, s in zip(dict.fromkeys(d for g in dims for d in g), (5, 4, 3, 6, 7, 2, 8, 9), strict=False)}
+    # falling sizes first: a window (a kernel's k after the image's h) fits in what it slides over
+    size = {d: s for d, s in zip(dict.fromkeys(d for g in dims for d in g), (5, 4, 3, 2, 6, 7, 8, 9), strict=False)}
     size["1"] = 1
     xs = []
     for x, group in zip(spec.inputs, dims, strict=True):

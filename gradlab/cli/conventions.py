@@ -44,8 +44,13 @@ STATISTICS: dict[str, tuple[int, ...]] = {
 FLATTENED: tuple[str, ...] = ("affine",)
 # input shapes the forward accepts in a wrong form too (a (w,) gamma broadcasts against (n, c, h, w)
 # as well as the course's (1, c, 1, 1)); dlsys's BroadcastToOp(node_A, node_B) takes B only for its shape, which adds
-# one leading axis to A's: tried first, by layer name (a prefix: spatial_groupnorm_quick too)
-SHAPES: dict[str, str] = {"spatial_groupnorm": "(n,c,h,w),(1,c,1,1),(1,c,1,1)", "BroadcastTo": "(n,m),(k,n,m)"}
+# one leading axis to A's; needle's Conv(stride, padding) takes A (N, H, W, C_in) and a square kernel B (K, K, C_in,
+# C_out), and its compiled backend runs (or crashes) on other layouts without a word; the images are square, as in
+# the course's tests (a hw4 gradient written for them fails at stride 2 where (H + 2P - K) is odd). Tried first, by
+# layer name (a prefix: spatial_groupnorm_quick too)
+SHAPES: dict[str, str] = {
+    "spatial_groupnorm": "(n,c,h,w),(1,c,1,1),(1,c,1,1)", "BroadcastTo": "(n,m),(k,n,m)", "Conv": "(n,h,h,c),(k,k,c,f)",
+}  # fmt: skip
 
 
 def flattened(name: str) -> bool:

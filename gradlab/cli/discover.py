@@ -248,7 +248,7 @@ class _Candidate:
                 target.inferred += f"; run {op.runs_in}"
             target.pin = self.pin
         elif op is not None and target.spec is not None:
-            target.problem = arity_problem(op, target.spec)
+            target.problem = arity_problem(op, target.spec) or _kept_dtypes(op, target)
             target.op = None if target.problem else op
             if self.style == "loss" and toml_spec is None:
                 x, y = op.arg_names
@@ -292,6 +292,19 @@ def _candidates(module: ModuleType, shown: str) -> list[_Candidate]:
             seen.add(id(value))
             found += made
     return found
+
+
+def _kept_dtypes(op: Op, target: Target) -> str | None:
+    """A spec's dtypes narrowed to those the op's framework keeps (a float32-only needle backend refuses
+    float64 whatever a spec asks); why none is left, or None."""
+    kept = getattr(op, "dtypes", None)
+    if not kept or target.spec is None:
+        return None
+    dtypes = tuple(d for d in target.spec.dtypes if d in kept)
+    if not dtypes:
+        return f"its spec asks for {', '.join(target.spec.dtypes)}, but its framework keeps {', '.join(kept)} only"
+    target.spec = dataclasses.replace(target.spec, dtypes=dtypes)
+    return None
 
 
 def _framework_rule(attr, value, module, frameworks, shown, toml_hint) -> list[_Candidate] | None:

@@ -42,6 +42,10 @@ MAX_RANK = 5
 BASE = 6  # every dimension's size before the split
 FRESH = (7, 4, 9, 8, 5, 10, 3, 11, 12, 13, 2, 14)  # sizes a split dimension tries (odd and even: strides)
 FRESH_TRIES = 4
+# the sizes of labelled dimensions (a hint's, or the batch probes'), in order of appearance: distinct, and
+# falling, so a window (a kernel's k after the image's h) fits in what it slides over; a compiled backend may
+# crash rather than raise on one that does not
+PROBE_SIZES = (7, 6, 5, 4, 3, 8, 9, 10, 11, 12, 13, 14)
 MAX_TRIES = 2000  # forward calls, not seconds: the same search on every machine
 EXTRA_RANK = 3  # after a first uninformative labelling, ranks this much higher are still tried
 _GRADLAB = str(Path(__file__).resolve().parents[1])
@@ -143,7 +147,7 @@ class _Probe:
         if len(groups) != self.n:
             return None
         letters = list(dict.fromkeys(d for g in groups for d in g if d != "1"))
-        size = dict(zip(letters, FRESH, strict=False)) | {"1": 1}
+        size = dict(zip(letters, PROBE_SIZES, strict=False)) | {"1": 1}
         shapes = [tuple(size[d] for d in g) for g in groups]
         out = self.run(shapes)
         if out is None:
@@ -346,7 +350,7 @@ def _named(
 def _takes_batch(probe: _Probe, labels: tuple[tuple[str, ...], ...], only_first: bool = False) -> bool:
     """Whether leading batch dimensions, the same on every input (or on the first only), work too."""
     letters = dict.fromkeys(d for dims in labels for d in dims if d != "1")
-    size = dict(zip(letters, FRESH, strict=False)) | {"1": 1}
+    size = dict(zip(letters, PROBE_SIZES, strict=False)) | {"1": 1}
     shapes = [tuple(size[d] for d in dims) for dims in labels]
     return all(
         probe.run([b + s if (i == 0 or not only_first) else s for i, s in enumerate(shapes)]) is not None

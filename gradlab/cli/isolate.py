@@ -42,10 +42,11 @@ def unsafe() -> str | None:
 class Child:
     """``fn(*args, progress=send)`` running in a forked child; :meth:`next` reads what it sends."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, fn: Callable[..., Any], *args: Any, daemon: bool = True) -> None:
+        """``daemon=False`` for a child that forks children of its own (:func:`alone`)."""
         assert _FORK is not None, "no fork on this platform: call the function in-process"
         self.conn, send = _FORK.Pipe(duplex=False)
-        self.process = _FORK.Process(target=_serve, args=(send, fn, args), daemon=True)
+        self.process = _FORK.Process(target=_serve, args=(send, fn, args), daemon=daemon)
         self.process.start()
         send.close()  # the child's end: EOF here when the child dies
 
@@ -76,6 +77,21 @@ def call(fn: Callable[..., Any], *args: Any) -> Any:
         kind, value = child.next()
         if kind == "done":
             return value
+
+
+def alone(fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a throwaway forked child: its result, or its exception, or :class:`Died`. A child
+    still running when the caller stops waiting (its time limit) is killed."""
+    child = Child(lambda progress=None: fn())
+    try:
+        while True:
+            kind, value = child.next()
+            if kind == "done":
+                return value
+    finally:
+        if child.process.is_alive():
+            child.process.kill()
+            child.process.join()
 
 
 def _serve(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

@@ -4,8 +4,10 @@ Each (op, dtype) pair is fuzzed by :meth:`Session.check` in a child process fork
 that found the ops (:mod:`gradlab.cli.isolate`), with the seed a serial run uses, so the outcomes
 are those of ``--jobs 1``; they are stored in the serial order. A user's module is imported once,
 ops that are closures need no pickling; only progress and the outcomes travel back. A child that
-dies (a segfault in a course's compiled backend) makes its pair an error that names the signal;
-the other pairs go on. Where fork is not available (Windows) or not safe (a CUDA context,
+dies (a segfault in a course's compiled backend) is checked again with each example's user code in
+a process of its own (:func:`alone`): an example whose forward crashes is outside the op's domain,
+one whose rules crash fails, shrunk like any failure; a pair whose second child dies too is an error
+that names the signal; the other pairs go on. Where fork is not available (Windows) or not safe (a CUDA context,
 ``--device cuda``), the pairs are checked in-process, one after another.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from gradlab.cli import isolate
 from gradlab.cli.session import Checked, Session
 from gradlab.errors import GradlabError
+from gradlab.fuzz.driver import Crashed
 from gradlab.fuzz.outcome import OpOutcome
 
 _SESSION: list[Session] = []  # the session the forked children check (inherited, never pickled)
@@ -59,6 +62,7 @@ def run(
     work = session.work()
     outcomes: dict[int, OpOutcome] = {}
     running: dict[Any, tuple[int, isolate.Child, Any]] = {}
+    again: set[int] = set()  # pairs checked again, each example alone, after their child died
     todo = iter(range(len(work)))
     pending = next(todo, None)
     while pending is not None or running:
@@ -71,6 +75,12 @@ def run(
             try:
                 kind, value = child.next()
             except isolate.Died as exc:
+                if i not in again:
+                    again.add(i)
+                    del running[conn]
+                    child = isolate.Child(_check, i, True, daemon=False)
+                    running[child.conn] = (i, child, handle)
+                    continue
                 kind, value = "done", _died(*work[i], str(exc))
             except Exception as exc:  # gradlab's own failure in the child: that pair's error
                 kind, value = (
@@ -87,11 +97,19 @@ def run(
         target.outcomes.append(outcomes[i])
 
 
-def _check(i: int, progress: Callable[[int, int], None] | None = None) -> OpOutcome:
+def _check(i: int, each_alone: bool = False, progress: Callable[[int, int], None] | None = None) -> OpOutcome:
     session = _SESSION[0]
     target, dtype = session.work()[i]
     report = None if progress is None else (lambda name, done, planned: progress(done, planned))
-    return session.check(target, dtype, report)
+    return session.check(target, dtype, report, sandbox=alone if each_alone else None)
+
+
+def alone(fn: Callable[[], Any]) -> Any:
+    """A :data:`~gradlab.fuzz.driver.Sandbox`: ``fn()`` in a forked child of its own."""
+    try:
+        return isolate.alone(fn)
+    except isolate.Died as exc:
+        raise Crashed(str(exc)) from None
 
 
 def _died(target: Checked, dtype: str, how: str) -> OpOutcome:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradlab.fuzz.driver import fuzz_op
+from gradlab.fuzz.driver import Sandbox, fuzz_op
 from gradlab.fuzz.outcome import OpOutcome
 
 
@@ -77,11 +77,18 @@ class Session:
             if target.spec is None or dtype in target.spec.dtypes
         ]
 
-    def check(self, target: Checked, dtype: str, progress: Callable[[str, int, int], None] | None = None) -> OpOutcome:
-        """Fuzz one target in one dtype (never raises for a problem of the op)."""
+    def check(
+        self,
+        target: Checked,
+        dtype: str,
+        progress: Callable[[str, int, int], None] | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> OpOutcome:
+        """Fuzz one target in one dtype (never raises for a problem of the op); ``sandbox``: each
+        example's user code in a process of its own (see :func:`~gradlab.fuzz.driver.fuzz_op`)."""
         return fuzz_op(
             target.op, dtype, max_examples=self.examples, seed_=self.seed, spec=target.spec,
-            progress=progress, mode=self.mode, device=self.device, timeout=self.timeout,
+            progress=progress, mode=self.mode, device=self.device, timeout=self.timeout, sandbox=sandbox,
         )  # fmt: skip
 
     def run(self, on_start: Callable[[Checked, str], None], progress: Callable[[str, int, int], None]) -> None:

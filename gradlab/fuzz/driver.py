@@ -26,7 +26,7 @@ from hypothesis.errors import Unsatisfiable
 from gradlab import backend
 from gradlab.check.grads import check_grads
 from gradlab.check.jacobian import Blocks, jacobian_blocks
-from gradlab.check.results import GradCheckReport
+from gradlab.check.results import CheckResult, GradCheckReport
 from gradlab.check.task import FULL_MODE_LIMIT
 from gradlab.errors import GradlabError
 from gradlab.fuzz.database import Shelf
@@ -132,6 +132,7 @@ def fuzz_op(
     timeout: float | None = EXAMPLE_TIMEOUT,
     database: ExampleDatabase | None = None,
     database_key: str | None = None,
+    sandbox: Sandbox | None = None,
 ) -> OpOutcome:
     """Fuzz one op in one dtype; never raises for a problem of the op.
 
@@ -142,6 +143,11 @@ def fuzz_op(
     example is saved there under ``database_key`` (default: the op's name) and the dtype, and the
     examples saved under them are replayed before any new one is drawn; with an empty database the
     examples are those drawn without one. The command line keeps ``database=None``.
+
+    With a ``sandbox`` (a function that runs a thunk in a process of its own and raises
+    :class:`Crashed` when that process dies), each example's user code runs in it: an example on
+    which the forward crashes is outside the op's domain, one on which the rules crash fails
+    ``form``, and the crash shrinks to the smallest input that still crashes.
     """
     spec = spec or op.spec
     outcome = OpOutcome(op=op.name, dtype=dtype, xfail=spec.xfail if spec else None)
@@ -174,10 +180,10 @@ def fuzz_op(
         if not timed_out:  # once an op hangs, every further example fails at once (fast shrinking)
             try:
                 with time_limit(timeout, op.name):
-                    if spec.domain_by_forward and _outside(op, example, outside):
+                    if spec.domain_by_forward and _outside(op, example, outside, sandbox):
                         outcome.rejected += 1
                         reject()
-                    report = check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
+                    report = _checked(op, spec, example, mode, seed_, device, sandbox)
             except OpTimeout as exc:
                 timed_out.append(exc)
         if timed_out:
@@ -199,7 +205,7 @@ def fuzz_op(
         example, report = last_failure[-1]
         size = sum(int(example.inputs[i].size) for i in spec.wrt)
         if size <= FULL_MODE_LIMIT * 4:
-            report = check_example(op, spec, example, mode="full", seed_=seed_, device=device)
+            report = _checked(op, spec, example, "full", seed_, device, sandbox)
         outcome.failure = Failure(example=example, report=report, seed=seed_, blob=_blob(exc))
     except Unsatisfiable:
         if outside:
@@ -268,19 +274,60 @@ def _kinds(report: GradCheckReport) -> set[str]:
     return {r.check for r in report.failures}
 
 
-def _outside(op: Op, example: Example, why: list[str]) -> bool:
-    """Whether the forward raises on the example or returns an empty output (the reason in ``why``)."""
+class Crashed(Exception):
+    """The process a :data:`Sandbox` ran an example's user code in died (a crash in compiled code)."""
+
+
+# runs a thunk in a throwaway process and returns its result (or raises its exception); raises Crashed
+Sandbox = Callable[[Callable[[], Any]], Any]
+
+
+def _outside(op: Op, example: Example, why: list[str], sandbox: Sandbox | None = None) -> bool:
+    """Whether the forward raises on the example, crashes, or returns an empty output (the reason in
+    ``why``)."""
+
+    def refusal() -> str | None:
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = op(*example.inputs, **example.params)
+        except Exception as exc:  # the user's forward decides its own domain here
+            return f"{type(exc).__name__}: {exc}"
+        if getattr(out, "size", 1) == 0:  # e.g. a filter larger than the padded input: nothing to check
+            return f"the output is empty (shape {out.shape})"
+        return None
+
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = op(*example.inputs, **example.params)
-    except Exception as exc:  # the user's forward decides its own domain here
-        why[:] = [f"{type(exc).__name__}: {exc}"]
-        return True
-    if getattr(out, "size", 1) == 0:  # e.g. a filter larger than the padded input: nothing to check
-        why[:] = [f"the output is empty (shape {out.shape})"]
-        return True
-    return False
+        refused = refusal() if sandbox is None else sandbox(refusal)
+    except Crashed as exc:  # a compiled backend that crashes rather than raise outside its domain
+        refused = f"the forward crashed the process: {exc}"
+    if refused is not None:
+        why[:] = [refused]
+    return refused is not None
+
+
+def _checked(
+    op: Op, spec: Spec, example: Example, mode: str, seed_: int, device: str, sandbox: Sandbox | None
+) -> GradCheckReport:
+    """:func:`check_example`, in the sandbox when there is one: where the forward ran (the domain
+    probe) but the process dies now, the rules crashed it, and that is a ``form`` failure."""
+    if sandbox is None:
+        return check_example(op, spec, example, mode=mode, seed_=seed_, device=device)
+    try:
+        return sandbox(lambda: check_example(op, spec, example, mode=mode, seed_=seed_, device=device))
+    except Crashed as exc:
+        message = f"the process died while the rules ran: {exc}"
+        return GradCheckReport(
+            name=op.name,
+            results=[CheckResult("form", "fail", "rules", message, details=[message])],
+            input_shapes=[tuple(np.shape(x)) for x in example.inputs],
+            input_dtypes=[str(getattr(x, "dtype", type(x).__name__)) for x in example.inputs],
+            input_names=[x.name for x in spec.inputs],
+            wrt=spec.wrt,
+            mode=mode,
+            method="central",
+            seed=seed_,
+        )
 
 
 def _count(outcome: OpOutcome, report: GradCheckReport, progress: Progress | None, name: str, planned: int) -> None:
