@@ -261,6 +261,10 @@ def test_a_call_parameter_gradlab_cannot_choose_is_named(tmp_path):
     """
     target = _module(tmp_path, source)["ScaleOp"]
     assert "ScaleOp.__call__ takes factor, which gradlab cannot choose by name" in target.problem
+    # a student's PowerOp(node_A, const), as the template's const_val
+    target = _module(tmp_path, source.replace("factor", "const"))["ScaleOp"]
+    assert target.problem is None
+    assert [(p.name, p.kind) for p in target.spec.params] == [("const", "choice")]
 
 
 def test_the_command_fails_on_a_wrong_rule_and_names_it():

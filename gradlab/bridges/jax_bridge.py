@@ -27,9 +27,7 @@ from typing import Any
 import numpy as np
 
 from gradlab.bridges.trees import (
-    bfloat16_leaves,
-    differentiated,
-    in_bfloat16,
+    bridged_run,
     leaves,
     map_leaves,
     parameter_names,
@@ -146,11 +144,7 @@ class JaxBridge:
     def bridge(
         self, f: Callable[..., Any], inputs: Sequence[Any], wrt: Sequence[int] | None, kwargs: Mapping[str, Any]
     ) -> Bridged:
-        arrays = tuple(map_leaves(lambda x: to_array(x) if _is_jax(x) else x, x) for x in inputs)
-        run = _Run(f, differentiated(inputs, wrt))
-        run.low = bfloat16_leaves(inputs)
-        bridged = run.bridged(arrays, kwargs)
-        return in_bfloat16(bridged) if run.low else bridged
+        return bridged_run(_Run, f, inputs, wrt, kwargs, _is_jax, to_array)
 
     def rule(self, value: Any) -> Bridged | None:
         """A module's ``custom_vjp`` / ``custom_jvp`` function with its rule defined (not one of

@@ -26,9 +26,7 @@ import numpy as np
 from gradlab.bridges import torch_order2
 from gradlab.bridges.torch_arrays import to_array, to_tensor
 from gradlab.bridges.trees import (
-    bfloat16_leaves,
-    differentiated,
-    in_bfloat16,
+    bridged_run,
     leaves,
     map_leaves,
     parameter_names,
@@ -127,11 +125,7 @@ class TorchBridge:
     def bridge(
         self, f: Callable[..., Any], inputs: Sequence[Any], wrt: Sequence[int] | None, kwargs: Mapping[str, Any]
     ) -> Bridged:
-        arrays = tuple(map_leaves(lambda x: to_array(x) if _is_tensor(x) else x, x) for x in inputs)
-        run = _Run(f, differentiated(inputs, wrt))
-        run.low = bfloat16_leaves(inputs)
-        bridged = run.bridged(arrays, kwargs)
-        return in_bfloat16(bridged) if run.low else bridged
+        return bridged_run(_Run, f, inputs, wrt, kwargs, _is_tensor, to_array)
 
     def rule(self, value: Any) -> Bridged | None:
         cls = function_class(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gradlab.check import pytree
@@ -28,6 +28,24 @@ def in_bfloat16(bridged: Bridged) -> Bridged:
         " is not seen"
     )
     return bridged
+
+
+def bridged_run(
+    run: Callable[[Callable[..., Any], list[bool]], Any],
+    f: Callable[..., Any],
+    inputs: Sequence[Any],
+    wrt: Sequence[int] | None,
+    kwargs: Mapping[str, Any],
+    native: Callable[[Any], bool],
+    to_array: Callable[[Any], Any],
+) -> Bridged:
+    """What every bridge's ``bridge`` does: the framework's values among ``inputs`` (``native``) as
+    gradlab's arrays, ``f`` run by the bridge's ``run`` class on them, in bfloat16 where an input is."""
+    arrays = tuple(map_leaves(lambda x: to_array(x) if native(x) else x, x) for x in inputs)
+    runner = run(f, differentiated(inputs, wrt))
+    runner.low = bfloat16_leaves(inputs)
+    bridged: Bridged = runner.bridged(arrays, kwargs)
+    return in_bfloat16(bridged) if runner.low else bridged
 
 
 def map_leaves(fn: Callable[[Any], Any], value: Any) -> Any:

@@ -13,7 +13,7 @@ module's own ``Variable(name)``, the forward is ``compute`` on the arrays, and t
 (gradlab's own small evaluator: the module's ``Executor`` may be unfinished). A gradient that is
 not a Node (a NumPy array, a number) is an error of the rule, since no ``Executor`` can evaluate
 it; ``None`` in the list means no gradient flows to that input (zeros). ``__call__``'s parameters
-other than the input nodes are drawn per example: ``const_val`` like needle's ``scalar``,
+other than the input nodes are drawn per example: ``const_val`` (or ``const``) like needle's ``scalar``,
 ``trans_A`` and ``trans_B`` both ways (gradlab draws the matrix as the op uses it and passes its
 transpose, so one signature serves all four); any other keeps its default.
 """
@@ -39,6 +39,7 @@ from gradlab.ops.spec import Spec
 # ``__call__`` parameters by name: how each is drawn; a ``trans_X`` flag transposes input X
 CALL_PARAMS: dict[str, dict[str, Any]] = {
     "const_val": conventions.CONSTRUCTOR_PARAMS["scalar"],
+    "const": conventions.CONSTRUCTOR_PARAMS["scalar"],  # a student's PowerOp(node_A, const)
     "trans_A": {"kind": "bool"},
     "trans_B": {"kind": "bool"},
 }
