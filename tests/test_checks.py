@@ -84,6 +84,20 @@ def test_bias_gradient_not_summed_over_the_batch_axis():
     assert "sum it over the broadcast axes (0,)" in form.message
 
 
+def test_a_padded_output_larger_than_its_input_is_not_called_a_broadcast():
+    # a 1-D convolution padded by one on each side: the output (3,) outgrows x (1,) without broadcasting
+    # it; a rule that returns the output's cotangent unreduced gets no "sum it" hint (the bias hint above does)
+    def conv(x, k):
+        return np.convolve(np.pad(x, 1), k, mode="valid")
+
+    x, k = rng.normal(size=(1,)), rng.normal(size=(1,))
+    report = check_grads(conv, x, k, vjp=lambda g, out, x, k: (g * k, np.sum(g[1:2] * x, keepdims=True)))
+    form = report.result("form")
+    assert form.status == "fail"
+    assert "the cotangent for x has shape (3,) but x has shape (1,)" in form.message
+    assert "broadcast" not in form.message
+
+
 def test_bias_gradient_summed_over_the_wrong_axis_with_keepdims():
     x, b = rng.normal(size=(4, 1, 3)), rng.normal(size=(1, 5, 1))
     report = check_grads(

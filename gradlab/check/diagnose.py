@@ -6,6 +6,7 @@ All functions here take host NumPy arrays and return a sentence or ``None``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,10 +34,16 @@ def broadcast_axes(input_shape: Shape, output_shape: Shape) -> tuple[int, ...] |
     return tuple(axes)
 
 
-def shape_problem(name: str, got: Shape, want: Shape, output_shape: Shape) -> str:
-    """Explain a cotangent of shape ``got`` for an input of shape ``want``."""
+def shape_problem(name: str, got: Shape, want: Shape, output_shape: Shape, others: Sequence[Shape] = ()) -> str:
+    """Explain a cotangent of shape ``got`` for an input of shape ``want``. ``others``: the shapes of the
+    op's other array inputs: beside them, an input is broadcast in the output only along axes whose
+    extent one of them gives (a convolution's padded output is larger than its image, not a broadcast
+    of it); an op of one array may broadcast it to a shape its parameters give."""
     text = f"the cotangent for {name} has shape {got} but {name} has shape {want}"
     axes = broadcast_axes(want, output_shape)
+    if axes and others:
+        extents = {size for shape in others for size in shape}
+        axes = axes if all(output_shape[a] in extents or output_shape[a] == 1 for a in axes) else None
     if got == output_shape and axes:
         keep = [a for a in axes if a >= len(output_shape) - len(want)]
         hint = f"sum it over the broadcast axes {axes}"

@@ -118,8 +118,10 @@ def call_vjp(
     if cotangents is None:
         call.usable = False
         return call
+    shapes = [tuple(x.shape) if backend.is_array(x) else None for x in inputs]
     for i, cot in zip(wrt, cotangents, strict=True):
-        _check_array(xp, f"the cotangent for {names[i]}", cot, inputs[i], out.shape, names[i], call)
+        others = [shape for j, shape in enumerate(shapes) if j != i and shape is not None]
+        _check_array(xp, f"the cotangent for {names[i]}", cot, inputs[i], out.shape, names[i], call, others)
     call.value = cotangents
     return call
 
@@ -185,7 +187,9 @@ def _select(result: Any, n_inputs: int, wrt: Sequence[int], names: Sequence[str]
     return None
 
 
-def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, name: str, call: Call) -> None:
+def _check_array(
+    xp: Any, what: str, value: Any, like: Array, out_shape: tuple, name: str, call: Call, others: Sequence[tuple] = ()
+) -> None:
     if value is None:
         call.problems.append(f"{what} is None: return an array of zeros when the derivative is zero")
         call.usable = False
@@ -196,7 +200,7 @@ def _check_array(xp: Any, what: str, value: Any, like: Array, out_shape: tuple, 
         return
     if tuple(value.shape) != tuple(like.shape):
         if what.startswith("the cotangent"):
-            call.problems.append(diagnose.shape_problem(name, tuple(value.shape), tuple(like.shape), out_shape))
+            call.problems.append(diagnose.shape_problem(name, tuple(value.shape), tuple(like.shape), out_shape, others))
         else:
             call.problems.append(f"{what} has shape {tuple(value.shape)} but the output has shape {tuple(like.shape)}")
         call.usable = False
