@@ -65,34 +65,38 @@ def run(
     again: set[int] = set()  # pairs checked again, each example alone, after their child died
     todo = iter(range(len(work)))
     pending = next(todo, None)
-    while pending is not None or running:
-        while pending is not None and len(running) < max(session.jobs, 1):
-            child = isolate.Child(_check, pending)
-            running[child.conn] = (pending, child, on_start(*work[pending]))
-            pending = next(todo, None)
-        for conn in wait(list(running)):
-            i, child, handle = running[conn]
-            try:
-                kind, value = child.next()
-            except isolate.Died as exc:
-                if i not in again:
-                    again.add(i)
-                    del running[conn]
-                    child = isolate.Child(_check, i, True, daemon=False)
-                    running[child.conn] = (i, child, handle)
+    try:
+        while pending is not None or running:
+            while pending is not None and len(running) < max(session.jobs, 1):
+                child = isolate.Child(_check, pending)
+                running[child.conn] = (pending, child, on_start(*work[pending]))
+                pending = next(todo, None)
+            for conn in wait(list(running)):
+                i, child, handle = running[conn]
+                try:
+                    kind, value = child.next()
+                except isolate.Died as exc:
+                    if i not in again:
+                        again.add(i)
+                        del running[conn]
+                        child = isolate.Child(_check, i, True, daemon=False)
+                        running[child.conn] = (i, child, handle)
+                        continue
+                    kind, value = "done", _died(*work[i], str(exc))
+                except Exception as exc:  # gradlab's own failure in the child: that pair's error
+                    kind, value = (
+                        "done",
+                        OpOutcome(op=work[i][0].name, dtype=work[i][1], error=f"{type(exc).__name__}: {exc}"),
+                    )
+                if kind == "progress":
+                    on_progress(handle, value[0])
                     continue
-                kind, value = "done", _died(*work[i], str(exc))
-            except Exception as exc:  # gradlab's own failure in the child: that pair's error
-                kind, value = (
-                    "done",
-                    OpOutcome(op=work[i][0].name, dtype=work[i][1], error=f"{type(exc).__name__}: {exc}"),
-                )
-            if kind == "progress":
-                on_progress(handle, value[0])
-                continue
-            outcomes[i] = value
-            del running[conn]
-            on_done(handle)
+                outcomes[i] = value
+                del running[conn]
+                on_done(handle)
+    finally:  # interrupted (Ctrl-C): no child goes on checking, and none is waited for at exit
+        for _, child, _ in running.values():
+            child.process.kill()
     for i, (target, _) in enumerate(work):
         target.outcomes.append(outcomes[i])
 
